@@ -1,0 +1,361 @@
+"""Pure translation from python-telegram-bot objects to Cohort's core events.
+
+Nothing here touches the network or the sink: each function takes one PTB object
+and returns the events worth storing (None or an empty list for everything else).
+
+Ids follow the Telegram Desktop history importer, so live and imported data meet:
+platform `telegram`; community and channel are both `str(chat.id)` (a Telegram
+group has no sub-channels); `thread` is the forum topic id, set only for topic
+messages; message and member ids are the Bot API's integers as strings.
+
+What a bot actually receives, and what we skip:
+
+* Only groups and supergroups are communities. Private chats and channels are
+  skipped everywhere.
+* Messages posted on behalf of a chat (`sender_chat`: anonymous admins, the linked
+  channel's automatic forwards, users posting as their channel) have no person
+  behind them; their `from` is a placeholder (`GroupAnonymousBot`, or `Telegram`
+  777000, which is *not* flagged as a bot), so they are skipped on `sender_chat`.
+* Bots' messages, reactions and memberships are skipped.
+* Service messages carry no text; only `new_chat_members` / `left_chat_member`
+  become membership events. When the bot is an admin, a join also arrives as a
+  `chat_member` update. Both are translated (either may be missing: service
+  messages can be hidden or absent in large groups, `chat_member` needs admin
+  rights); the writer counts a join once per (community, member, ts), so the two
+  collapse when Telegram gives them the same date.
+* In a forum every topic message "replies" to the topic's creation message; that
+  is not a reply. In a non-forum supergroup `message_thread_id` marks reply
+  chains, not topics, so `thread` is only set when `is_topic_message`.
+* A reaction from an anonymous admin has no `user` (only `actor_chat`) and is
+  skipped; `message_reaction_count` (anonymous reactions, e.g. on channel posts
+  forwarded into a discussion group) becomes one `ReactionsCounted` per emoji.
+  Paid (star) reactions are not emoji and are skipped.
+* Only `text_mention` entities name a user id; `@username` mentions cannot be
+  resolved without an API call and are not recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from telegram import (
+    Chat,
+    ChatMember,
+    ChatMemberAdministrator,
+    ChatMemberMember,
+    ChatMemberOwner,
+    ChatMemberRestricted,
+    ChatMemberUpdated,
+    Message,
+    MessageEntity,
+    MessageReactionCountUpdated,
+    MessageReactionUpdated,
+    ReactionType,
+    ReactionTypeCustomEmoji,
+    ReactionTypeEmoji,
+    Update,
+    User,
+)
+
+from bot.core.events import (
+    Event,
+    MemberJoined,
+    MemberLeft,
+    MessageEdited,
+    MessagePosted,
+    ReactionAdded,
+    ReactionRemoved,
+    ReactionsCounted,
+    utc,
+)
+from bot.core.text import custom_emoji
+
+log = logging.getLogger(__name__)
+
+PLATFORM: Final = "telegram"
+GROUP_TYPES: Final = frozenset({Chat.GROUP, Chat.SUPERGROUP})
+CUSTOM_EMOJI_NAME: Final = "custom"
+
+
+def is_group(chat: Chat) -> bool:
+    """Whether `chat` is a group or supergroup, the only chats Cohort treats as communities."""
+    return chat.type in GROUP_TYPES
+
+
+def _person(user: User | None) -> User | None:
+    """`user` if it is a human account, else None."""
+    if user is None or user.is_bot:
+        return None
+    return user
+
+
+def _author(message: Message) -> User | None:
+    """The person who wrote `message` in a group, or None if we do not store it."""
+    if not is_group(message.chat) or message.sender_chat is not None:
+        return None
+    return _person(message.from_user)
+
+
+def _body(message: Message) -> tuple[str, Sequence[MessageEntity]] | None:
+    """The text (or media caption) and its entities, or None for messages without either."""
+    if message.text is not None:
+        return message.text, message.entities
+    if message.caption is not None:
+        return message.caption, message.caption_entities
+    return None
+
+
+def _thread(message: Message) -> str | None:
+    if message.is_topic_message and message.message_thread_id is not None:
+        return str(message.message_thread_id)
+    return None
+
+
+def _reply_to(message: Message) -> str | None:
+    replied = message.reply_to_message
+    if replied is None:
+        return None
+    if message.is_topic_message and replied.message_id == message.message_thread_id:
+        # Telegram sets the topic's creation message as the "reply" of every topic message.
+        return None
+    return str(replied.message_id)
+
+
+def _mentions(entities: Iterable[MessageEntity]) -> tuple[str, ...]:
+    """Ids of the people named by `text_mention` entities (users without a username)."""
+    found: dict[str, None] = {}
+    for entity in entities:
+        if entity.type == MessageEntity.TEXT_MENTION:
+            user = _person(entity.user)
+            if user is not None:
+                found[str(user.id)] = None
+    return tuple(found)
+
+
+def message_posted(message: Message) -> MessagePosted | None:
+    """A person's message in a group (text, caption, or media alone with empty text), else None.
+
+    Media without a caption is kept with empty text, as the history importer keeps
+    it: posting a file or an image is activity too. Service messages are not posts.
+    """
+    user = _author(message)
+    if user is None:
+        return None
+    body = _body(message)
+    if body is None:
+        if message.effective_attachment is None:
+            return None
+        body = ("", ())
+    text, entities = body
+    chat = str(message.chat.id)
+    return MessagePosted(
+        platform=PLATFORM,
+        community=chat,
+        community_name=message.chat.title,
+        channel=chat,
+        channel_name=message.chat.title,
+        message=str(message.message_id),
+        member=str(user.id),
+        member_name=user.full_name,
+        text=text,
+        ts=utc(message.date),
+        reply_to=_reply_to(message),
+        thread=_thread(message),
+        mentions=_mentions(entities),
+    )
+
+
+def message_edited(message: Message) -> MessageEdited | None:
+    """The new text of an edited message we would have stored, else None.
+
+    Edits without text or caption (live locations, a caption removed) are skipped.
+    """
+    body = _body(message)
+    if _author(message) is None or body is None:
+        return None
+    chat = str(message.chat.id)
+    return MessageEdited(
+        platform=PLATFORM,
+        community=chat,
+        community_name=message.chat.title,
+        channel=chat,
+        message=str(message.message_id),
+        text=body[0],
+        ts=utc(message.edit_date or message.date),
+    )
+
+
+def membership_messages(message: Message) -> list[MemberJoined | MemberLeft]:
+    """Joins and leaves announced by `new_chat_members` / `left_chat_member` service messages."""
+    if not is_group(message.chat):
+        return []
+    chat = str(message.chat.id)
+    ts = utc(message.date)
+    events: list[MemberJoined | MemberLeft] = []
+    for joined in message.new_chat_members:
+        user = _person(joined)
+        if user is not None:
+            events.append(
+                MemberJoined(
+                    platform=PLATFORM,
+                    community=chat,
+                    community_name=message.chat.title,
+                    member=str(user.id),
+                    member_name=user.full_name,
+                    ts=ts,
+                )
+            )
+    left = _person(message.left_chat_member)
+    if left is not None:
+        events.append(
+            MemberLeft(
+                platform=PLATFORM,
+                community=chat,
+                community_name=message.chat.title,
+                member=str(left.id),
+                ts=ts,
+            )
+        )
+    return events
+
+
+def reaction_emoji(reaction: ReactionType) -> str | None:
+    """The stored emoji for a reaction type; None for paid or unknown types."""
+    if isinstance(reaction, ReactionTypeEmoji):
+        return reaction.emoji
+    if isinstance(reaction, ReactionTypeCustomEmoji):
+        return custom_emoji(CUSTOM_EMOJI_NAME, reaction.custom_emoji_id)
+    return None
+
+
+def _emojis(reactions: Iterable[ReactionType]) -> list[str]:
+    return list(dict.fromkeys(e for e in map(reaction_emoji, reactions) if e is not None))
+
+
+def reaction_changes(update: MessageReactionUpdated) -> list[ReactionAdded | ReactionRemoved]:
+    """The reactions a member took back, then those they added, in one reaction update."""
+    user = _person(update.user)
+    if user is None or not is_group(update.chat):
+        return []
+    old, new = _emojis(update.old_reaction), _emojis(update.new_reaction)
+    chat, message, member = str(update.chat.id), str(update.message_id), str(user.id)
+    ts = utc(update.date)
+    events: list[ReactionAdded | ReactionRemoved] = [
+        ReactionRemoved(
+            platform=PLATFORM,
+            community=chat,
+            community_name=update.chat.title,
+            channel=chat,
+            message=message,
+            member=member,
+            emoji=emoji,
+            ts=ts,
+        )
+        for emoji in old
+        if emoji not in new
+    ]
+    events.extend(
+        ReactionAdded(
+            platform=PLATFORM,
+            community=chat,
+            community_name=update.chat.title,
+            channel=chat,
+            message=message,
+            member=member,
+            member_name=user.full_name,
+            emoji=emoji,
+            ts=ts,
+        )
+        for emoji in new
+        if emoji not in old
+    )
+    return events
+
+
+def reaction_counts(update: MessageReactionCountUpdated) -> list[ReactionsCounted]:
+    """One snapshot per emoji of a message's anonymous reactions."""
+    if not is_group(update.chat):
+        return []
+    chat = str(update.chat.id)
+    counts: dict[str, int] = {}
+    for reaction in update.reactions:
+        emoji = reaction_emoji(reaction.type)
+        if emoji is not None:
+            counts[emoji] = counts.get(emoji, 0) + reaction.total_count
+    return [
+        ReactionsCounted(
+            platform=PLATFORM,
+            community=chat,
+            community_name=update.chat.title,
+            channel=chat,
+            message=str(update.message_id),
+            emoji=emoji,
+            count=count,
+            ts=utc(update.date),
+        )
+        for emoji, count in counts.items()
+    ]
+
+
+def is_member(member: ChatMember) -> bool:
+    """Whether this chat member status means "in the group" (restricted members may not be)."""
+    if isinstance(member, ChatMemberRestricted):
+        return member.is_member
+    return isinstance(member, ChatMemberMember | ChatMemberAdministrator | ChatMemberOwner)
+
+
+def membership_change(update: ChatMemberUpdated) -> MemberJoined | MemberLeft | None:
+    """A join or leave in a `chat_member` update, else None.
+
+    Other changes (promotions, banning someone already gone, restrictions that keep
+    them in) are not membership changes.
+    """
+    user = _person(update.new_chat_member.user)
+    if user is None or not is_group(update.chat):
+        return None
+    was, now = is_member(update.old_chat_member), is_member(update.new_chat_member)
+    if was == now:
+        return None
+    chat = str(update.chat.id)
+    ts = utc(update.date)
+    if now:
+        return MemberJoined(
+            platform=PLATFORM,
+            community=chat,
+            community_name=update.chat.title,
+            member=str(user.id),
+            member_name=user.full_name,
+            ts=ts,
+        )
+    return MemberLeft(
+        platform=PLATFORM,
+        community=chat,
+        community_name=update.chat.title,
+        member=str(user.id),
+        ts=ts,
+    )
+
+
+def translate(update: Update) -> list[Event]:
+    """Every event in one update, in the order they happened; empty if none is stored."""
+    events: list[Event] = []
+    if update.message is not None:
+        posted = message_posted(update.message)
+        if posted is not None:
+            events.append(posted)
+        events.extend(membership_messages(update.message))
+    elif update.edited_message is not None:
+        edited = message_edited(update.edited_message)
+        if edited is not None:
+            events.append(edited)
+    elif update.message_reaction is not None:
+        events.extend(reaction_changes(update.message_reaction))
+    elif update.message_reaction_count is not None:
+        events.extend(reaction_counts(update.message_reaction_count))
+    elif update.chat_member is not None:
+        change = membership_change(update.chat_member)
+        if change is not None:
+            events.append(change)
+    return events

@@ -1,0 +1,1 @@
+"""The `cohort` command line (typer + rich). Heavy imports happen inside commands."""

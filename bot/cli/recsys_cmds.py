@@ -1,0 +1,488 @@
+"""`cohort train`, `recommend`, `segments`, `influencers`, `evaluate`.
+
+Training reads the store and writes a model bundle (see bot/training/artifacts.py);
+the other commands read the bundle. TensorFlow is imported only while training the
+hybrid ranker, never to recommend.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from bot.cli import runtime
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.training.inputs import TrainingInputs
+    from bot.training.train import Bundle, CommunityModels
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _inputs(config: Settings) -> TrainingInputs:
+    async def go() -> TrainingInputs:
+        from bot.training.inputs import load_inputs
+
+        async with runtime.opened(config) as cohort:
+            return await load_inputs(cohort.store, cohort.gate)
+
+    return runtime.run(go())
+
+
+def _erased_meanwhile(config: Settings, keys: Sequence[str]) -> list[str]:
+    """Model keys of members erased while training ran (not to be saved)."""
+
+    async def go() -> list[str]:
+        from bot.store.training import existing_members
+
+        async with runtime.opened(config) as cohort, cohort.store.read() as conn:
+            present = await existing_members(conn, [int(key) for key in keys])
+        return [key for key in keys if int(key) not in present]
+
+    return runtime.run(go())
+
+
+def _bundle(config: Settings) -> Bundle:
+    from bot.training.artifacts import NoModel, load_bundle
+
+    try:
+        return load_bundle(config.artifacts_path)
+    except NoModel as exc:
+        raise runtime.fail(str(exc)) from None
+
+
+def _ranking(config: Settings) -> Any:
+    from recsys.model import RankingConfig
+
+    return RankingConfig(
+        item_dropout=config.recsys.item_dropout,
+        item_l2=config.recsys.item_l2,
+        item_tune=config.recsys.item_tune,
+        hybrid_epochs=config.recsys.hybrid_epochs,
+        validation_members=config.recsys.validation_members,
+        seed=config.recsys.seed,
+    )
+
+
+def train(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Train profiles, segments, influence and the course ranker on what the store holds."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from bot.errors import CohortError
+    from bot.training.artifacts import NoModel, forget_in_bundle, load_bundle, save_bundle
+    from bot.training.train import train as run_training
+
+    config = runtime.settings(ctx)
+    inputs = _inputs(config)
+    try:
+        previous = load_bundle(config.artifacts_path)
+    except (NoModel, FileNotFoundError, ValueError):
+        previous = None
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=runtime.err,
+        transient=True,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("training", total=None)
+        try:
+            bundle = run_training(
+                inputs,
+                ranking=_ranking(config),
+                previous=previous,
+                progress=lambda step: progress.update(task, description=f"training: {step}"),
+            )
+        except CohortError as exc:
+            raise runtime.fail(str(exc)) from None
+        gone = _erased_meanwhile(config, bundle.ranker.members_.ids)
+        if gone:
+            forget_in_bundle(bundle, gone)
+        path = save_bundle(bundle, config.artifacts_path)
+    report = {**bundle.report, "version": bundle.version, "path": str(path)}
+    report["communities"] = {
+        key: {
+            "segments": len(models.segments.describe()) if models.segments else 0,
+            "rules": {name: len(members) for name, members in models.rules.items()},
+        }
+        for key, models in bundle.communities.items()
+    }
+    if as_json:
+        runtime.print_json(report)
+        return
+    say = runtime.out.print
+    say(f"trained model {bundle.version} → {path}", markup=False)
+    say(
+        f"  {report['members']:,} members, {report['courses']} courses, "
+        f"{report['interactions']:,} interactions, {report['messages']:,} messages",
+        markup=False,
+    )
+    say(f"  blend weights: {report['blend_weights']}", markup=False)
+    validation = report.get("validation") or {}
+    if validation.get("note"):
+        say(f"  validation: {validation['note']}", markup=False)
+    elif validation.get("members"):
+        say(
+            f"  validation NDCG@10 {validation['ndcg']:.4f} on {validation['members']:,} "
+            f"held-out members",
+            markup=False,
+        )
+    for key, summary in report["communities"].items():
+        say(f"  {key}: {summary['segments']} segments, rules {summary['rules']}", markup=False)
+    say(f"  seconds: {report['seconds']}", markup=False)
+
+
+class Format(StrEnum):
+    """Output formats of `cohort recommend`."""
+
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+
+
+def recommend(
+    ctx: typer.Context,
+    member: Annotated[
+        str | None, typer.Argument(help="platform:id, e.g. discord:1234", show_default=False)
+    ] = None,
+    k: Annotated[int | None, typer.Option("--k", min=1, max=50, help="How many picks.")] = None,
+    all_members: Annotated[bool, typer.Option("--all", help="Every member (streams).")] = False,
+    output: Annotated[Format, typer.Option("--format", help="table, json or jsonl.")] = (
+        Format.table
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Course picks for one member, or for everyone with --all (one JSON line each)."""
+    from bot.core.refs import parse_member_ref
+    from bot.errors import MemberRefInvalid
+    from bot.training.recommender import build_recommender
+
+    config = runtime.settings(ctx)
+    if as_json:
+        output = Format.json
+    if (member is None) == (not all_members):
+        raise runtime.fail("give a member (platform:id) or --all, not both", 2)
+    count = k or config.recommend.k
+    bundle = _bundle(config)
+    recommender = build_recommender(bundle, config.recommend)
+    day = datetime.now(UTC).date().isoformat()
+    if all_members:
+        _recommend_all(config, bundle, recommender, count, day, output)
+        return
+    assert member is not None
+    try:
+        ref = parse_member_ref(member)
+    except MemberRefInvalid as exc:
+        raise runtime.fail(str(exc), 2) from None
+
+    async def lookup() -> Any:
+        from bot.store.members import find_member
+
+        async with runtime.opened(config) as cohort, cohort.store.read() as conn:
+            return await find_member(conn, ref)
+
+    known = runtime.run(lookup())
+    if known is None:
+        raise runtime.fail(
+            f"{ref} is not a stored member (members are stored only after they consent)"
+        )
+    key = str(known.id)
+    trained = key in bundle.ranker.members_
+    [picks] = recommender.recommend([key], count, languages=bundle.member_languages, day=day)
+    titles = {course.id: course.title for course in bundle.courses}
+    rows = [{"course": p.course, "score": p.score, "why": p.why} for p in picks]
+    if output is not Format.table:
+        line = {"member": str(ref), "courses": rows}
+        if not trained:
+            line["note"] = "member not in the trained model yet: picks for new members"
+        runtime.print_json(line) if output is Format.json else print(json.dumps(line))
+        return
+    from rich.table import Table
+
+    name = f" ({known.display_name})" if known.display_name else ""
+    table = Table("#", "course", "title", "score", "why", title=f"picks for {ref}{name}")
+    for position, pick in enumerate(picks, 1):
+        table.add_row(
+            str(position), pick.course, titles.get(pick.course, ""), f"{pick.score:.2f}", pick.why
+        )
+    runtime.out.print(table)
+    if not trained:
+        runtime.out.print(
+            "note: this member joined after the last training; these are picks for new "
+            "members (run `cohort train`)",
+            markup=False,
+        )
+
+
+def _recommend_all(
+    config: Settings, bundle: Bundle, recommender: Any, k: int, day: str, output: Format
+) -> None:
+    keys = list(bundle.ranker.members_.ids)
+
+    async def refs() -> dict[int, Any]:
+        from bot.store.members import members_by_id
+
+        async with runtime.opened(config) as cohort, cohort.store.read() as conn:
+            return await members_by_id(conn, (int(key) for key in keys))
+
+    known = runtime.run(refs())
+    keys = [key for key in keys if int(key) in known]  # erased since training: skipped
+    everything: list[dict[str, Any]] = []
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start : start + 1000]
+        picks = recommender.recommend(chunk, k, languages=bundle.member_languages, day=day)
+        for key, member_picks in zip(chunk, picks, strict=True):
+            line = {
+                "member": known[int(key)].ref,
+                "courses": [
+                    {"course": p.course, "score": p.score, "why": p.why} for p in member_picks
+                ],
+            }
+            if output is Format.json:
+                everything.append(line)
+            else:
+                sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+    if output is Format.json:
+        runtime.print_json(everything)
+    sys.stdout.flush()
+
+
+def _communities(bundle: Bundle, community: str | None) -> list[CommunityModels]:
+    chosen = [
+        models
+        for key, models in bundle.communities.items()
+        if community is None or key == community
+    ]
+    if community is not None and not chosen:
+        known = ", ".join(bundle.communities) or "none"
+        raise runtime.fail(f"unknown community {community!r} (trained: {known})")
+    return chosen
+
+
+CommunityOption = Annotated[
+    str | None,
+    typer.Option("--community", help="platform:id of one community (default: all)."),
+]
+
+
+def segments(
+    ctx: typer.Context, community: CommunityOption = None, as_json: JsonOption = False
+) -> None:
+    """Member segments per community: clusters with names, and rule segments."""
+    config = runtime.settings(ctx)
+    bundle = _bundle(config)
+    data: list[dict[str, Any]] = []
+    for models in _communities(bundle, community):
+        described = models.segments.describe() if models.segments else []
+        data.append(
+            {
+                "community": models.key,
+                "name": models.name,
+                "segments": [
+                    {
+                        "id": s.id,
+                        "name": s.name,
+                        "size": s.size,
+                        "description": s.description,
+                        "top_terms": list(s.top_terms),
+                    }
+                    for s in described
+                ],
+                "rules": {name: len(members) for name, members in models.rules.items()},
+            }
+        )
+    if as_json:
+        runtime.print_json(data)
+        return
+    from rich.table import Table
+
+    for entry in data:
+        table = Table(
+            "id",
+            "segment",
+            "members",
+            "description",
+            title=f"{entry['name'] or entry['community']} ({entry['community']})",
+        )
+        for segment in entry["segments"]:
+            table.add_row(
+                str(segment["id"]), segment["name"], str(segment["size"]), segment["description"]
+            )
+        for rule, size in entry["rules"].items():
+            table.add_row("rule", rule.replace("_", " "), str(size), "")
+        runtime.out.print(table)
+
+
+class Metric(StrEnum):
+    """What `cohort influencers` ranks by."""
+
+    influence = "influence"
+    bridges = "bridges"
+    helpers = "helpers"
+    rising = "rising"
+
+
+def influencers(
+    ctx: typer.Context,
+    top: Annotated[int, typer.Option("--top", min=1, max=1000, help="How many.")] = 10,
+    by: Annotated[Metric, typer.Option("--by", help="Ranking metric.")] = Metric.influence,
+    community: CommunityOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The members a community leans on: influence, bridges, helpers, rising."""
+    config = runtime.settings(ctx)
+    bundle = _bundle(config)
+    chosen = _communities(bundle, community)
+    wanted: set[int] = set()
+    for models in chosen:
+        if models.influence is not None:
+            wanted.update(int(member) for member, _ in models.influence.top(by.value, top))
+
+    async def refs() -> dict[int, Any]:
+        from bot.store.members import members_by_id
+
+        async with runtime.opened(config) as cohort, cohort.store.read() as conn:
+            return await members_by_id(conn, wanted)
+
+    known = runtime.run(refs())
+    data: list[dict[str, Any]] = []
+    for models in chosen:
+        rows: list[dict[str, Any]] = []
+        if models.influence is not None:
+            for member, _ in models.influence.top(by.value, top):
+                who = known.get(int(member))
+                if who is None:
+                    continue  # erased since training
+                summary = models.influence.summary(member)
+                rows.append(
+                    {
+                        "member": who.ref,
+                        "name": who.display_name,
+                        **{
+                            metric.value: round(float(summary[metric.value]), 5)
+                            for metric in Metric
+                        },
+                        "community": summary["community"],
+                    }
+                )
+        data.append({"community": models.key, "name": models.name, "by": by.value, "top": rows})
+    if as_json:
+        runtime.print_json(data)
+        return
+    from rich.table import Table
+
+    for entry in data:
+        table = Table(
+            "#",
+            "member",
+            "name",
+            "influence",
+            "bridges",
+            "helpers",
+            "rising",
+            title=f"{entry['name'] or entry['community']}: top {top} by {by.value}",
+        )
+        for position, row in enumerate(entry["top"], 1):
+            table.add_row(
+                str(position),
+                row["member"],
+                row["name"] or "",
+                f"{row['influence']:.4f}",
+                f"{row['bridges']:.4f}",
+                f"{row['helpers']:.1f}",
+                f"{row['rising']:+.4f}",
+            )
+        runtime.out.print(table)
+
+
+class SplitKind(StrEnum):
+    """How `cohort evaluate` holds data out."""
+
+    temporal = "temporal"
+    loo = "loo"
+
+
+def evaluate(
+    ctx: typer.Context,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Cut-off of the top list.")] = 10,
+    split: Annotated[SplitKind, typer.Option("--split", help="temporal or loo.")] = (
+        SplitKind.temporal
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Offline evaluation of every ranker on the store's data (HR, NDCG, Recall@k, ...)."""
+    import numpy as np
+
+    from bot.training.train import build_dataset
+    from recsys.data import leave_one_out, temporal_split
+    from recsys.evaluate import evaluate as measure
+    from recsys.model import default_ranker
+    from recsys.rankers import ContentRanker, HybridRanker, ItemItemRanker, PopularityRanker
+    from recsys.rankers.als import ALSRanker, implicit_available
+    from recsys.topics import TfidfEncoder
+
+    config = runtime.settings(ctx)
+    inputs = _inputs(config)
+    if not inputs.courses:
+        raise runtime.fail("the catalog is empty: import courses first (cohort courses import)")
+    data = build_dataset(inputs, inputs.activity(), TfidfEncoder())
+    if split is SplitKind.temporal:
+        assert data.events is not None
+        times = data.events[3]
+        if len(times) < 10:
+            raise runtime.fail("too few interactions to evaluate (need at least 10)")
+        cutoff = float(np.quantile(times, 0.8))
+        held = temporal_split(data, cutoff)
+        described = f"temporal split at {datetime.fromtimestamp(cutoff, UTC):%Y-%m-%d %H:%M}"
+    else:
+        held = leave_one_out(data, seed=config.recsys.seed)
+        described = "leave-one-out (latest interaction per member)"
+    if not held.held_out:
+        raise runtime.fail("no member has interactions to hold out: nothing to evaluate")
+    ranking = _ranking(config)
+    rankers: list[Any] = [
+        PopularityRanker(),
+        ContentRanker(),
+        ItemItemRanker(dropout=ranking.item_dropout, l2=ranking.item_l2, tune=ranking.item_tune),
+        HybridRanker(epochs=ranking.hybrid_epochs, seed=ranking.seed),
+        default_ranker(ranking),
+    ]
+    if implicit_available():
+        rankers.append(ALSRanker(factors=min(64, max(8, data.n_courses // 2))))
+    results = [
+        measure(ranker, held, k, course_vectors=data.course_topics).as_dict() for ranker in rankers
+    ]
+    if as_json:
+        runtime.print_json({"split": described, "k": k, "results": results})
+        return
+    from rich.table import Table
+
+    table = Table(
+        "ranker",
+        f"HR@{k}",
+        f"NDCG@{k}",
+        f"Recall@{k}",
+        "coverage",
+        "diversity",
+        "fit s",
+        title=f"{described}; {results[0]['members']} members evaluated",
+    )
+    for r in results:
+        table.add_row(
+            str(r["ranker"]),
+            f"{r['hr']:.4f}",
+            f"{r['ndcg']:.4f}",
+            f"{r['recall']:.4f}",
+            f"{r['coverage']:.2f}",
+            "" if r["diversity"] is None else f"{r['diversity']:.2f}",
+            f"{r['fit_seconds']:.1f}",
+        )
+    runtime.out.print(table)

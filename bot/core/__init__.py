@@ -1,0 +1,1 @@
+"""Platform-neutral core: events, the ingestion pipeline, consent and services."""

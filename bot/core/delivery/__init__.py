@@ -1,0 +1,1 @@
+"""Sending: delivery policy, the outbox dispatcher and transports."""

@@ -1,0 +1,146 @@
+"""`/insights` for moderators: the community at a glance, as text.
+
+Members and consent, the last week's activity, segments, the top helpers (only
+members who consent, by display name) and the last 30 days' recommendation funnel.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.core.actors import Actor
+from bot.core.replies import Items, Paragraph, Reply, Style, Text
+from bot.core.services.context import ServiceContext
+from bot.store import attribution as a
+from bot.store import engagement as q
+from bot.store import stats
+
+WEEK = timedelta(days=7)
+FUNNEL_WINDOW = timedelta(days=30)
+
+
+async def top_helpers(context: ServiceContext, community: q.CommunityInfo, n: int = 3) -> list[str]:
+    """Display names of the community's top helpers who still consent there.
+
+    The model only knows members who consented when it was trained; consent is
+    checked again now, so a member who objected since is never named. A linked
+    person is named by their identity on the community's platform.
+    """
+    bundle = context.models.get()
+    models = bundle.communities.get(community.ref) if bundle else None
+    if models is None or models.influence is None:
+        return []
+    ranked = [int(key) for key, _ in models.influence.top("helpers", 10 * n)]
+    gate = context.cohort.gate
+    names: list[str] = []
+    async with context.store.read() as conn:
+        members = await q.members_by_ids(conn, ranked)
+        for member_id in ranked:
+            member = members.get(member_id)
+            if member is None:
+                continue
+            if member.platform != community.platform and member.person_id is not None:
+                member = next(
+                    (
+                        other
+                        for other in await q.person_members(conn, member.id)
+                        if other.platform == community.platform
+                    ),
+                    member,
+                )
+            if member.display_name and gate.identifies(
+                member.platform, community.platform_id, member.platform_id
+            ):
+                names.append(member.display_name)
+            if len(names) == n:
+                break
+    return names
+
+
+class InsightsService:
+    """A moderator's summary of their community."""
+
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+
+    async def summary(self, actor: Actor) -> Reply:
+        """The community's numbers, privately, for moderators only."""
+        denied = await self.context.moderator_denial(actor, "insights", "")
+        if denied is not None:
+            return denied
+        t = self.context.t(actor)
+        now = self.context.clock()
+        async with self.context.store.read() as conn:
+            community = await q.community(conn, actor.platform, actor.community or "")
+            if community is None:
+                return Reply(
+                    (Paragraph.of(t("Cohort has seen no activity here yet.")),), private=True
+                )
+            totals = next(
+                (
+                    row
+                    for row in await stats.community_counts(conn)
+                    if (row["platform"], row["platform_id"])
+                    == (community.platform, community.platform_id)
+                ),
+                {},
+            )
+            week = await stats.recent_activity(conn, community.id, now - WEEK)
+            funnel = await a.funnel_counts(conn, now - FUNNEL_WINDOW, community.id)
+        blocks: list[Paragraph | Items] = [
+            Paragraph.of(
+                t(
+                    "{members} members, {profiled} opted in to recommendations, "
+                    "{dm} to direct messages.",
+                    members=totals.get("members", 0),
+                    profiled=totals.get("profiling_consents", 0),
+                    dm=totals.get("dm_consents", 0),
+                )
+            ),
+            Paragraph.of(
+                t(
+                    "Last 7 days: {messages} messages, {joins} joined, {leaves} left.",
+                    messages=week["messages"],
+                    joins=week["joins"],
+                    leaves=week["leaves"],
+                )
+            ),
+        ]
+        bundle = self.context.models.get()
+        models = bundle.communities.get(community.ref) if bundle else None
+        if models is not None and models.segments is not None:
+            blocks.append(Paragraph.of(Text(t("Segments"), Style.BOLD)))
+            blocks.append(
+                Items(
+                    tuple(
+                        Paragraph.of(
+                            Text(segment.name, Style.BOLD),
+                            f" ({segment.size}) — ",
+                            segment.description,
+                        )
+                        for segment in models.segments.describe()
+                    )
+                )
+            )
+        helpers = await top_helpers(self.context, community)
+        if helpers:
+            blocks.append(Paragraph.of(Text(t("Top helpers"), Style.BOLD), " ", ", ".join(helpers)))
+        shown = sum(row.impressions for row in funnel)
+        if shown:
+            clicked = sum(row.clicked for row in funnel)
+            bought = sum(row.purchases for row in funnel if row.variant != a.ORGANIC)
+            blocks.append(
+                Paragraph.of(
+                    t(
+                        "Last 30 days: {shown} picks shown, {clicked} clicked, "
+                        "{bought} purchases after a pick.",
+                        shown=shown,
+                        clicked=clicked,
+                        bought=bought,
+                    )
+                )
+            )
+        if bundle is None:
+            blocks.append(Paragraph.of(t("No model trained yet: run `cohort train`.")))
+        title = t("Insights: {community}", community=community.name or community.platform_id)
+        return Reply(tuple(blocks), title=title, private=True)

@@ -1,0 +1,295 @@
+"""`/recommend`: a member's picks, privately, with a reason and buttons each.
+
+- A member the consent gate identifies gets personal picks from the trained model
+  (owned courses on any linked identity and "not for me" answers left out); a stable
+  `holdout` share of them gets the popularity ranking instead (the control group).
+- Anyone else gets the picks of the channel they asked in, from what the channel
+  talks about (anonymous aggregates), and an invitation to opt in.
+- Every pick shown is recorded as an impression with a token; "Interested" and
+  "Not for me" carry the token, "Learn more" is a tracking link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from babel.lists import format_list
+
+from bot.config import RecommendSettings
+from bot.core.actors import Actor
+from bot.core.links import tracking_url
+from bot.core.replies import Button, ButtonStyle, Items, Paragraph, Reply, Style, Text
+from bot.core.services.consent import optin_button
+from bot.core.services.context import ServiceContext
+from bot.i18n import Translator
+from bot.store import engagement as q
+from bot.store.tracking import Shown, record_impressions
+from bot.training.train import Bundle
+from recsys.policy import Reason
+
+log = logging.getLogger(__name__)
+
+PERSONAL, HOLDOUT, CHANNEL, UNTRAINED = "personal", "holdout", "channel", "untrained"
+CourseRows = dict[str, dict[str, Any]]
+
+
+def in_holdout(key: str, share: float) -> bool:
+    """Stable assignment to the control group: the same key always lands the same way."""
+    digest = hashlib.blake2b(f"holdout|{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < share
+
+
+def holdout_key(actor: Actor, member: q.MemberInfo | None) -> str:
+    """The key of the person for the holdout draw: linked identities share it."""
+    if member is None:
+        return f"ref:{actor.ref}"
+    return f"p{member.person_id}" if member.person_id is not None else f"m{member.id}"
+
+
+def model_key(bundle: Bundle, member_ids: Sequence[int]) -> str | None:
+    """A person's key in the models: their lowest identity the ranker knows.
+
+    Linked identities are trained as one member (see `bot.training.inputs`).
+    """
+    for member_id in sorted(member_ids):
+        if str(member_id) in bundle.ranker.members_:
+            return str(member_id)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A course to show, its reason and score."""
+
+    course: str
+    reason: Reason
+    score: float = 0.0
+
+
+class RecommendService:
+    """Picks for a member (or for their channel when they have not consented)."""
+
+    def __init__(self, context: ServiceContext) -> None:
+        self.context = context
+
+    @property
+    def settings(self) -> RecommendSettings:
+        """[recommend] settings."""
+        return self.context.cohort.settings.recommend
+
+    async def recommend(self, actor: Actor, k: int | None = None) -> Reply:
+        """The actor's picks as a private reply."""
+        count = k or self.settings.k
+        gate = self.context.cohort.gate
+        identified = (
+            gate.identifies(actor.platform, actor.community, actor.member)
+            if actor.community
+            else gate.identifies_anywhere(actor.platform, actor.member)
+        )
+        async with self.context.store.read() as conn:
+            community = (
+                await q.community(conn, actor.platform, actor.community)
+                if actor.community
+                else None
+            )
+            courses = {row["id"]: row for row in await q.course_rows(conn)}
+            member = await q.member(conn, actor.platform, actor.member) if identified else None
+            channel_id = (
+                await q.channel_row(conn, community.id, actor.channel)
+                if community and actor.channel
+                else None
+            )
+            document = (
+                await q.channel_document(conn, community.id, actor.channel)
+                if community and not identified
+                else ""
+            )
+            popularity = await q.purchase_counts(conn)
+        if identified:
+            variant, choices = await self.choices_for(member, count, actor=actor)
+        else:
+            variant, choices = CHANNEL, self._for_channel(document, courses, popularity, count)
+        shown = await self._record(
+            [
+                Shown(
+                    member_id=member.id if (identified and member) else None,
+                    course_id=choice.course,
+                    position=position,
+                    variant=variant,
+                    source=actor.platform,
+                    community_id=community.id if community else None,
+                    channel_id=channel_id,
+                )
+                for position, choice in enumerate(choices, 1)
+            ]
+        )
+        return self._reply(actor, choices, shown, courses, identified)
+
+    async def choices_for(
+        self, member: q.MemberInfo | None, count: int, *, actor: Actor | None = None
+    ) -> tuple[str, list[Choice]]:
+        """A consenting member's picks and the variant that produced them.
+
+        The holdout share gets popularity; everyone else the trained model's picks (or
+        popularity before the first training, variant `untrained`).
+        """
+        async with self.context.store.read() as conn:
+            courses = {row["id"]: row for row in await q.course_rows(conn)}
+            identities = await q.person_members(conn, member.id) if member else []
+            ids = [m.id for m in identities]
+            excluded = await q.owned_courses(conn, ids) | await q.dismissed_courses(conn, ids)
+            popularity = await q.purchase_counts(conn)
+        key = (
+            holdout_key(actor, member)
+            if actor
+            else (
+                f"p{member.person_id}"
+                if member and member.person_id
+                else f"m{member.id if member else 0}"
+            )
+        )
+        if in_holdout(key, self.settings.holdout):
+            return HOLDOUT, self._popular(courses, popularity, excluded, count)
+        choices = self._personal(ids, courses, popularity, excluded, count, actor, member)
+        if choices and choices[0].reason.kind == "untrained":
+            return UNTRAINED, choices
+        return PERSONAL, choices
+
+    # -- choosing ------------------------------------------------------------------------
+
+    def _popular(
+        self, courses: CourseRows, popularity: dict[str, int], excluded: set[str], count: int
+    ) -> list[Choice]:
+        order = sorted(courses, key=lambda c: (-popularity.get(c, 0), c))
+        return [Choice(c, Reason("popular")) for c in order if c not in excluded][:count]
+
+    def _personal(
+        self,
+        identities: list[int],
+        courses: CourseRows,
+        popularity: dict[str, int],
+        excluded: set[str],
+        count: int,
+        actor: Actor | None,
+        member: q.MemberInfo | None,
+    ) -> list[Choice]:
+        recommender = self.context.models.recommender()
+        bundle = self.context.models.get()
+        if recommender is None or bundle is None:
+            return [
+                Choice(c.course, Reason("untrained"))
+                for c in self._popular(courses, popularity, excluded, count)
+            ]
+        key = model_key(bundle, identities) or (str(member.id) if member is not None else "unknown")
+        languages = dict(bundle.member_languages)
+        locale = (actor.locale if actor else None) or (member.locale if member else None)
+        if locale and key not in languages:
+            languages[key] = sorted({"en", locale.split("-")[0].split("_")[0].lower()})
+        [picks] = recommender.recommend(
+            [key],
+            count,
+            languages=languages,
+            day=self.context.clock().date().isoformat(),
+            exclude_courses={key: excluded | {c for c in courses if courses[c]["active"] is False}},
+        )
+        return [Choice(p.course, p.reason, p.score) for p in picks if p.course in courses]
+
+    def _for_channel(
+        self, document: str, courses: CourseRows, popularity: dict[str, int], count: int
+    ) -> list[Choice]:
+        bundle = self.context.models.get()
+        content = None
+        if bundle is not None:
+            from recsys.rankers.content import ContentRanker
+
+            content = next(
+                (c for c in bundle.ranker.components_ if isinstance(c, ContentRanker)), None
+            )
+        if bundle is None or content is None or not document.strip():
+            return self._popular(courses, popularity, set(), count)
+        profile = bundle.encoder.transform([document])
+        scores = content.score_profiles(profile)[0]
+        names = content.courses_.ids
+        order = [int(i) for i in np.argsort(-scores, kind="stable")]
+        chosen = [names[i] for i in order if names[i] in courses][:count]
+        return [Choice(course, Reason("channel")) for course in chosen]
+
+    async def _record(self, shown: list[Shown]) -> list[Shown]:
+        now = self.context.clock()
+        return await self.context.store.run_write(lambda conn: record_impressions(conn, shown, now))
+
+    # -- replying --------------------------------------------------------------------------
+
+    def _reply(
+        self,
+        actor: Actor,
+        choices: list[Choice],
+        shown: list[Shown],
+        courses: CourseRows,
+        identified: bool,
+    ) -> Reply:
+        t = self.context.t(actor)
+        public = self.context.cohort.settings.web.public_url
+        if not choices:
+            return Reply((Paragraph.of(t("No courses are available right now.")),), private=True)
+        items = []
+        rows: list[tuple[Button, ...]] = []
+        links: list[Button] = []  # without consent: one row of numbered links
+        for position, (choice, seen) in enumerate(zip(choices, shown, strict=True), 1):
+            course = courses[choice.course]
+            items.append(
+                Paragraph.of(
+                    Text(course["title"], Style.BOLD), " — ", reason_text(t, choice.reason, courses)
+                )
+            )
+            link = (
+                tracking_url(public, course["url"], seen.token, actor.platform, seen.variant)
+                if course["url"]
+                else None
+            )
+            if not identified:
+                if link:
+                    links.append(Button(f"{position}. {t('Learn more')}", url=link))
+                continue
+            buttons = [
+                Button(
+                    f"{position}. {t('Interested')}",
+                    action=f"in:{seen.token}",
+                    style=ButtonStyle.PRIMARY,
+                ),
+                Button(t("Not for me"), action=f"no:{seen.token}"),
+            ]
+            if link:
+                buttons.append(Button(t("Learn more"), url=link))
+            rows.append(tuple(buttons))
+        if links:
+            rows.append(tuple(links))
+        blocks: list[Paragraph | Items] = [Items(tuple(items), numbered=True)]
+        if not identified:
+            blocks.append(
+                Paragraph.of(t("Want picks made for you? Opt in to personal recommendations."))
+            )
+            if actor.community:
+                rows.append((optin_button(t("Opt in"), actor.community),))
+        title = t("Your course picks") if identified else t("Picks for this channel")
+        return Reply(tuple(blocks), title=title, buttons=tuple(rows), private=True)
+
+
+def reason_text(t: Translator, reason: Reason, courses: CourseRows) -> str:
+    """A pick's reason in the reader's language."""
+    if reason.kind == "topics":
+        return t(
+            "You often discuss {topics}.", topics=format_list(list(reason.args), locale=t.locale)
+        )
+    if reason.kind == "related":
+        course = courses.get(reason.args[0])
+        title = course["title"] if course else reason.args[0]
+        return t("Members who took {course} often take this too.", course=title)
+    if reason.kind in ("explore", "new"):
+        return t("New in the catalog — picked for you to try.")
+    return t("Popular in this community.")

@@ -1,0 +1,1 @@
+"""The offline demo: a synthetic community written in the real export formats."""

@@ -1,0 +1,1 @@
+"""History importers: platform exports, Cohort's JSONL events, catalogs and purchases."""

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy Core over SQLite (aiosqlite) or PostgreSQL (asyncpg)."""

@@ -1,0 +1,1 @@
+"""Alembic migrations: the one migration history for every backend."""

@@ -1,0 +1,1 @@
+"""Training: store data in, profiles, segments, influence and a course ranker out."""

@@ -1,0 +1,62 @@
+"""Cohort's ranker as `cohort train` builds it; the MOOCCubeX benchmark uses the same.
+
+The blend of item-item (DLAE) co-choice, the Keras hybrid, content similarity and
+popularity, with weights tuned on a validation split at every training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recsys.rankers.blend import BlendRanker
+from recsys.rankers.content import ContentRanker
+from recsys.rankers.hybrid import HybridRanker
+from recsys.rankers.itemitem import ItemItemRanker
+from recsys.rankers.popularity import PopularityRanker
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    """The knobs of Cohort's ranker (defaults chosen on validation data, see docs)."""
+
+    item_dropout: float = 0.25  # used when there is too little data to tune on
+    item_l2: float = 50.0
+    item_tune: bool = True
+    hybrid_dim: int = 48
+    hybrid_epochs: int = 1
+    hybrid_batch: int = 2048
+    hybrid_learning_rate: float = 5e-3
+    hybrid_min_steps: int = 300
+    validation_members: int = 8000
+    seed: int = 0
+    threads: int = 2
+
+
+def default_ranker(config: RankingConfig | None = None) -> BlendRanker:
+    """The blend `cohort train` fits (unfitted)."""
+    config = config or RankingConfig()
+    return BlendRanker(
+        components=[
+            ItemItemRanker(
+                dropout=config.item_dropout,
+                l2=config.item_l2,
+                tune=config.item_tune,
+                seed=config.seed,
+            ),
+            HybridRanker(
+                dim=config.hybrid_dim,
+                epochs=config.hybrid_epochs,
+                batch_size=config.hybrid_batch,
+                learning_rate=config.hybrid_learning_rate,
+                min_steps=config.hybrid_min_steps,
+                seed=config.seed,
+                threads=config.threads,
+            ),
+            ContentRanker(),
+            PopularityRanker(),
+        ],
+        validation_members=config.validation_members,
+        seed=config.seed,
+        # With too few purchases to tune on: text first, then co-choice, a little of the rest.
+        default_weights=(1.0, 0.5, 1.0, 0.25),
+    )

@@ -1,0 +1,231 @@
+"""The final ranker: a weighted blend of other rankers' per-member standardised scores.
+
+Weights are learned, not guessed: `fit` holds out one interaction from each of up
+to `validation_members` members, fits the components without them, and searches
+the weights (coordinate ascent over `grid`) that maximise NDCG@k on the held-out
+courses. The components are then refitted on all the data; an `expensive`
+component (the Keras hybrid) keeps its validation fit instead, which only misses
+those few held-out interactions, so training time is not doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from recsys.data import Dataset, FloatArray, IntArray, Split, leave_one_out
+from recsys.rankers.base import Ranker, exclude
+
+log = logging.getLogger(__name__)
+
+
+def standardize_rows(scores: FloatArray) -> FloatArray:
+    """Each row to mean 0 and standard deviation 1 (constant rows become 0)."""
+    mean = scores.mean(axis=1, keepdims=True)
+    std = scores.std(axis=1, keepdims=True)
+    std[std == 0] = 1.0
+    return np.asarray((scores - mean) / std, dtype=np.float32)
+
+
+def ndcg_per_row(scores: FloatArray, targets: IntArray, k: int) -> FloatArray:
+    """NDCG@k of one held-out course per row (excluded courses must be -inf)."""
+    target_scores = scores[np.arange(len(targets)), targets]
+    rank = (scores > target_scores[:, None]).sum(axis=1)
+    return np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0).astype(np.float32)
+
+
+def ndcg_at_k(scores: FloatArray, targets: IntArray, k: int) -> float:
+    """Mean NDCG@k of one held-out course per row (excluded courses must be -inf)."""
+    return float(ndcg_per_row(scores, targets, k).mean()) if len(targets) else 0.0
+
+
+def significant_gain(new: FloatArray, old: FloatArray, z: float) -> bool:
+    """Whether `new` beats `old` by more than `z` standard errors of the paired difference."""
+    difference = new.astype(np.float64) - old.astype(np.float64)
+    mean = float(difference.mean())
+    if mean <= 0:
+        return False
+    error = float(difference.std(ddof=1)) / np.sqrt(len(difference)) if len(difference) > 1 else 0
+    return mean > z * error
+
+
+def clone(ranker: Ranker) -> Ranker:
+    """An unfitted copy with the same parameters."""
+    return type(ranker)(**ranker.get_params())
+
+
+class BlendRanker(Ranker):
+    """Σ weightᵢ · standardised scoreᵢ over component rankers, weights tuned on validation."""
+
+    name = "blend"
+
+    def __init__(
+        self,
+        components: Sequence[Ranker] = (),
+        weights: Sequence[float] | None = None,
+        validation_members: int = 8000,
+        k: int = 10,
+        seed: int = 0,
+        grid: Sequence[float] = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0),
+        rounds: int = 2,
+        max_validation_cells: int = 30_000_000,
+        min_validation_members: int = 50,
+        default_weights: Sequence[float] | None = None,
+        min_z: float = 2.0,
+    ) -> None:
+        self.components = components
+        self.weights = weights
+        self.validation_members = validation_members
+        self.k = k
+        self.seed = seed
+        self.grid = grid
+        self.rounds = rounds
+        self.max_validation_cells = max_validation_cells
+        self.min_validation_members = min_validation_members
+        self.default_weights = default_weights
+        self.min_z = min_z
+
+    def _fit(self, data: Dataset) -> None:
+        if not self.components:
+            raise ValueError("a blend needs at least one component")
+        started = time.perf_counter()
+        components = [clone(c) for c in self.components]
+        if self.weights is not None:
+            if len(self.weights) != len(components):
+                raise ValueError("one weight per component")
+            self.components_ = [c.fit(data) for c in components]
+            self.weights_ = np.asarray(self.weights, dtype=np.float32)
+            self.validation_: dict[str, Any] = {}
+            return
+        split = self._validation_split(data)
+        if len(split.held_out) < self.min_validation_members:
+            # Too little to learn weights from: noise would decide. Use the defaults.
+            defaults = self.default_weights or [1.0] * len(components)
+            self.components_ = [c.fit(data) for c in components]
+            self.weights_ = np.asarray(defaults, dtype=np.float32)
+            self.validation_ = {
+                "members": len(split.held_out),
+                "ndcg": None,
+                "note": f"fewer than {self.min_validation_members} validation members: "
+                "default weights",
+            }
+            return
+        fitted = [c.fit(split.train) for c in components]
+        self.weights_, self.validation_ = self._tune(fitted, split)
+        self.components_ = [
+            c if c.expensive or w == 0 else clone(c).fit(data)
+            for c, w in zip(fitted, self.weights_, strict=True)
+        ]
+        self.validation_["seconds"] = round(time.perf_counter() - started, 2)
+        log.info(
+            "blend weights %s (validation NDCG@%d %s)",
+            {c.name: round(float(w), 3) for c, w in zip(components, self.weights_, strict=True)},
+            self.k,
+            self.validation_["ndcg"],
+        )
+
+    def _validation_split(self, data: Dataset) -> Split:
+        rng = np.random.default_rng(self.seed)
+        counts = np.diff(data.owned().indptr)
+        eligible = np.flatnonzero(counts >= 2)
+        limit = max(1, min(self.validation_members, self.max_validation_cells // data.n_courses))
+        if len(eligible) > limit:
+            eligible = np.sort(rng.choice(eligible, limit, replace=False))
+        return leave_one_out(data, seed=self.seed, only=eligible)
+
+    def _tune(self, fitted: list[Ranker], split: Split) -> tuple[FloatArray, dict[str, Any]]:
+        rows = np.fromiter(split.held_out, np.int64, len(split.held_out))
+        targets = np.asarray([split.held_out[int(r)][0] for r in rows], dtype=np.int64)
+        if not len(rows):
+            log.warning("no member with two interactions: blend weights stay equal")
+            return np.ones(len(fitted), np.float32), {"ndcg": 0.0, "members": 0}
+        scores = []
+        for ranker in fitted:
+            matrix = standardize_rows(ranker.score_rows(rows))
+            exclude(matrix, split.train.owned(), rows)
+            scores.append(matrix)
+        alone = [ndcg_at_k(m, targets, self.k) for m in scores]
+        weights = np.zeros(len(fitted), np.float32)
+        weights[int(np.argmax(alone))] = 1.0
+
+        def gains(candidate: FloatArray) -> FloatArray:
+            blended = sum(w * m for w, m in zip(candidate, scores, strict=True) if w)
+            return ndcg_per_row(np.asarray(blended, dtype=np.float32), targets, self.k)
+
+        # Coordinate ascent; a change is kept only if its paired gain over the current
+        # weights is significant (min_z standard errors): validation noise must not
+        # decide the blend.
+        current = gains(weights)
+        for _ in range(self.rounds):
+            for i in range(len(fitted)):
+                best_candidate, best_gains = None, current
+                for value in self.grid:
+                    candidate = weights.copy()
+                    candidate[i] = value
+                    if not candidate.any() or np.array_equal(candidate, weights):
+                        continue
+                    result = gains(candidate)
+                    if result.mean() > best_gains.mean() and significant_gain(
+                        result, current, self.min_z
+                    ):
+                        best_candidate, best_gains = candidate, result
+                if best_candidate is not None:
+                    weights, current = best_candidate, best_gains
+        best = float(current.mean())
+        report = {
+            "ndcg": best,
+            "members": len(rows),
+            "alone": {r.name: round(a, 5) for r, a in zip(fitted, alone, strict=True)},
+        }
+        return weights, report
+
+    def _score(self, rows: IntArray) -> FloatArray:
+        total = np.zeros((len(rows), len(self.courses_)), np.float32)
+        for ranker, weight in zip(self.components_, self.weights_, strict=True):
+            if weight:
+                total += weight * standardize_rows(ranker.score_rows(rows))
+        return total
+
+    def _cold(self) -> FloatArray:
+        total = np.zeros(len(self.courses_), np.float32)
+        for ranker, weight in zip(self.components_, self.weights_, strict=True):
+            if weight:
+                cold = ranker._cold()[None, :]
+                total += weight * standardize_rows(cold)[0]
+        return total
+
+    def component_scores(self, member_ids: Sequence[str]) -> dict[str, FloatArray]:
+        """Each weighted component's standardised scores (to explain a pick)."""
+        rows = self.members_.rows(member_ids)
+        return {
+            ranker.name: standardize_rows(ranker.score_rows(rows))
+            for ranker, weight in zip(self.components_, self.weights_, strict=True)
+            if weight
+        }
+
+    def forget(self, member_ids: Sequence[str]) -> None:
+        """Forget the members here and in every component."""
+        for ranker in self.components_:
+            ranker.forget(member_ids)
+        super().forget(member_ids)
+
+    def _state(self) -> dict[str, npt.NDArray[Any]]:
+        return {"weights": self.weights_}
+
+    def _restore(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
+        self.weights_ = arrays["weights"]
+
+    def _save_extra(self, folder: Path) -> None:
+        for index, ranker in enumerate(self.components_):
+            ranker.save(folder / "components" / f"{index}-{ranker.name}")
+
+    def _load_extra(self, folder: Path) -> None:
+        paths = sorted((folder / "components").iterdir(), key=lambda p: int(p.name.split("-")[0]))
+        self.components_ = [Ranker.load(path) for path in paths]
+        self.validation_ = {}

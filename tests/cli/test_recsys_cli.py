@@ -1,0 +1,128 @@
+"""`cohort train / recommend / segments / influencers / evaluate` on imported demo data."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_cli import cohort
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The offline demo's store (two communities), trained once for the module."""
+    folder = tmp_path_factory.mktemp("demo")
+    code, _, err = cohort("demo", "--dir", str(folder), "--members", "30", "--days", "21")
+    assert code == 0, err
+    config = folder / "config.toml"
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write("\n[recsys]\nvalidation_members = 200\n")
+    code, out, err = cohort("-c", str(config), "train", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["members"] > 0 and report["courses"] == 13
+    return folder
+
+
+def member_ref(demo: Path, platform: str = "discord") -> str:
+    with sqlite3.connect(demo / "cohort.db") as conn:
+        (platform_id,) = conn.execute(
+            "select m.platform_id from members m join memberships ms on ms.member_id = m.id "
+            "where m.platform = ? and ms.consent_profiling = 1 order by m.id limit 1",
+            (platform,),
+        ).fetchone()
+    return f"{platform}:{platform_id}"
+
+
+def test_recommend_one_member_as_json(demo: Path) -> None:
+    """A consenting member gets k picks with scores in [0, 1] and a reason each."""
+    code, out, err = cohort(
+        "-c", str(demo / "config.toml"), "recommend", member_ref(demo), "--k", "3", "--json"
+    )
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["member"] == member_ref(demo)
+    assert len(answer["courses"]) == 3
+    assert all(0 <= c["score"] <= 1 and c["why"] for c in answer["courses"])
+
+
+def test_recommend_table_for_a_telegram_member(demo: Path) -> None:
+    """The default output is a table naming the member and the courses."""
+    ref = member_ref(demo, "telegram")
+    code, out, _ = cohort("-c", str(demo / "config.toml"), "recommend", ref)
+    assert code == 0
+    assert f"picks for {ref}" in out and "why" in out
+
+
+def test_recommend_all_streams_one_line_per_member(demo: Path) -> None:
+    """--all --format jsonl writes one JSON object per stored, consenting member."""
+    code, out, _ = cohort(
+        "-c", str(demo / "config.toml"), "recommend", "--all", "--k", "2", "--format", "jsonl"
+    )
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    with sqlite3.connect(demo / "cohort.db") as conn:
+        (consenting,) = conn.execute(
+            "select count(distinct member_id) from memberships where consent_profiling = 1"
+        ).fetchone()
+    assert len(lines) == consenting
+    assert all(line["member"].split(":")[0] in {"discord", "telegram"} for line in lines)
+    assert all(1 <= len(line["courses"]) <= 2 for line in lines)
+
+
+def test_recommend_refuses_a_member_who_never_consented(demo: Path) -> None:
+    """Someone never stored gets a clear one-line error and exit 1."""
+    code, _, err = cohort("-c", str(demo / "config.toml"), "recommend", "discord:42")
+    assert code == 1 and "not a stored member" in err
+
+
+def test_recommend_needs_a_member_or_all(demo: Path) -> None:
+    """Giving neither (or both) is a usage error."""
+    code, _, err = cohort("-c", str(demo / "config.toml"), "recommend")
+    assert code == 2 and "give a member" in err
+
+
+def test_segments_and_influencers(demo: Path) -> None:
+    """Both communities have named segments, rule segments and ranked influencers."""
+    config = str(demo / "config.toml")
+    code, out, _ = cohort("-c", config, "segments", "--json")
+    assert code == 0
+    segments = json.loads(out)
+    assert {entry["community"].split(":")[0] for entry in segments} == {"discord", "telegram"}
+    assert all(
+        entry["segments"] and set(entry["rules"]) == {"newcomers", "recently_inactive", "champions"}
+        for entry in segments
+    )
+    code, out, _ = cohort("-c", config, "influencers", "--top", "3", "--by", "helpers", "--json")
+    assert code == 0
+    tops = json.loads(out)
+    assert all(1 <= len(entry["top"]) <= 3 for entry in tops)
+    helpers = [row["helpers"] for row in tops[0]["top"]]
+    assert helpers == sorted(helpers, reverse=True)
+
+
+def test_unknown_community_is_named(demo: Path) -> None:
+    """Asking for a community the model does not know lists the ones it does."""
+    code, _, err = cohort("-c", str(demo / "config.toml"), "segments", "--community", "discord:1")
+    assert code == 1 and "unknown community 'discord:1'" in err
+
+
+def test_evaluate_reports_every_ranker(demo: Path) -> None:
+    """Evaluation compares Cohort's rankers with popularity on a temporal split."""
+    code, out, err = cohort("-c", str(demo / "config.toml"), "evaluate", "--k", "5", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    names = [r["ranker"] for r in report["results"]]
+    assert names[:5] == ["popularity", "content", "itemitem", "hybrid", "blend"]
+    assert all(0 <= r["ndcg"] <= 1 and 0 <= r["coverage"] <= 1 for r in report["results"])
+
+
+def test_commands_explain_when_nothing_is_trained(tmp_path: Path) -> None:
+    """Before `cohort train`, recommend says so instead of crashing."""
+    config = tmp_path / "config.toml"
+    config.write_text('[database]\nurl = "sqlite+aiosqlite:///cohort.db"\n', encoding="utf-8")
+    code, _, err = cohort("-c", str(config), "segments")
+    assert code == 1 and "run `cohort train`" in err

@@ -1,0 +1,495 @@
+"""The dispatcher: claims, sends through transports, records outcomes at most once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import Cohort
+from bot.core.delivery import dispatcher as dispatcher_module
+from bot.core.delivery.dispatcher import DEFERRED_HORIZON, LEASE, Dispatcher, RateLimiter
+from bot.core.delivery.transport import Delivery, FileTransport, SendResult, SendStatus
+from bot.core.replies import Paragraph, Reply, reply_to_dict
+from bot.core.services.suite import Services
+from bot.store import engagement as q
+from bot.store import outbox
+from bot.store import schema as s
+from tests.core.services.conftest import NOW, Clock, build_services, load_catalog
+from tests.helpers import consent, rows, write
+
+MakeCohort = Callable[..., Awaitable[Cohort]]
+
+
+class Recording:
+    """A fake transport: records each delivery and answers with scripted results.
+
+    Each scripted item is a `SendResult` or an exception to raise; once the script
+    runs out every send succeeds.
+    """
+
+    def __init__(self, *script: SendResult | Exception) -> None:
+        self.script = list(script)
+        self.sent: list[Delivery] = []
+
+    async def send(self, delivery: Delivery) -> SendResult:
+        """Record the delivery and play the next scripted outcome."""
+        self.sent.append(delivery)
+        outcome = self.script.pop(0) if self.script else SendResult(SendStatus.SENT)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+async def _setup(cohort: Cohort) -> None:
+    """Catalog, g1 (Discord) with u1 and u2 opted in to DMs, -100 (Telegram) with t1."""
+    await load_catalog(cohort)
+    await write(
+        cohort,
+        consent("u1", True, True),
+        consent("u2", True, True),
+        consent("t1", True, True, platform="telegram", community="-100"),
+    )
+
+
+async def _queue(
+    services: Services,
+    member: str,
+    *,
+    platform: str = "discord",
+    community: str = "g1",
+    course: str | None = "rust-101",
+    token: str | None = None,
+    not_before: Any = None,
+    key: str | None = None,
+    campaign: str | None = None,
+) -> int:
+    """Queue one DM for `member`; returns its outbox id."""
+    cohort = services.context.cohort
+    async with cohort.store.write() as conn:
+        place = await q.community(conn, platform, community)
+        target = await q.member(conn, platform, member)
+        assert place is not None and target is not None
+        reply = Reply((Paragraph.of(f"hello {member}"),), title="A course")
+        impressions = (
+            [{"course": course, "position": 1, "variant": "promotion", "token": token}]
+            if token
+            else []
+        )
+        dedupe = key or f"test:{member}:{token}:{not_before}:{campaign}"
+        await outbox.enqueue(
+            conn,
+            [
+                outbox.NewDelivery(
+                    kind="dm",
+                    purpose="promotion",
+                    payload={
+                        "platform": platform,
+                        "recipient": member,
+                        "community": community,
+                        "reply": reply_to_dict(reply),
+                        "impressions": impressions,
+                    },
+                    dedupe_key=dedupe,
+                    community_id=place.id,
+                    member_id=target.id,
+                    course_id=course,
+                    campaign=campaign,
+                    not_before=not_before,
+                )
+            ],
+            services.context.clock(),
+        )
+        found = await conn.scalar(select(s.outbox.c.id).where(s.outbox.c.dedupe_key == dedupe))
+    assert found is not None
+    return int(found)
+
+
+async def _row(services: Services, delivery: int) -> Any:
+    found = await rows(services.context.cohort, select(s.outbox).where(s.outbox.c.id == delivery))
+    return found[0]
+
+
+async def test_sent_delivery_is_recorded_with_its_impressions(services: Services) -> None:
+    """SENT: the row is `sent` with a time, and each pick in the payload is an impression."""
+    cohort = services.context.cohort
+    await _setup(cohort)
+    delivery = await _queue(services, "u1", token="tok-1")
+    transport = Recording()
+    report = await Dispatcher(services.context, transport).run_once()
+    assert report.sent == 1 and report.handled == 1
+    [sent] = transport.sent
+    assert (sent.id, sent.kind, sent.recipient, sent.platform) == (delivery, "dm", "u1", "discord")
+    assert sent.reply.plain() == "A course\nhello u1" and sent.attempt == 1
+    row = await _row(services, delivery)
+    assert (row.status, row.attempts, row.sent_at, row.next_attempt_at) == ("sent", 1, NOW, None)
+    impressions = await rows(
+        cohort,
+        select(
+            s.interactions.c.member_id,
+            s.interactions.c.course_id,
+            s.interactions.c.token,
+            s.interactions.c.variant,
+            s.interactions.c.source,
+        ).where(s.interactions.c.kind == "impression"),
+    )
+    assert impressions == [(row.member_id, "rust-101", "tok-1", "promotion", "discord")]
+    again = await Dispatcher(services.context, transport).run_once()
+    assert again.handled == 0 and len(transport.sent) == 1
+
+
+async def test_unreachable_member_is_marked_and_never_tried_again(services: Services) -> None:
+    """UNREACHABLE: row and member are marked; the member's other queued DMs are not sent."""
+    cohort = services.context.cohort
+    await _setup(cohort)
+    first = await _queue(services, "u1", key="first")
+    second = await _queue(services, "u1", key="second")
+    other = await _queue(services, "u2", key="other")
+    transport = Recording(SendResult(SendStatus.UNREACHABLE, error="DMs closed"))
+    report = await Dispatcher(services.context, transport).drain()
+    assert [d.id for d in transport.sent] == [first, other]
+    assert report.sent == 1 and report.unreachable == 2
+    assert (await _row(services, first)).status == outbox.UNREACHABLE
+    assert (await _row(services, first)).last_error == "DMs closed"
+    assert (await _row(services, second)).status == outbox.UNREACHABLE
+    async with cohort.store.read() as conn:
+        member = await q.member(conn, "discord", "u1")
+    assert member is not None and member.dm_unreachable_at == NOW
+    assert (await Dispatcher(services.context, transport).drain()).handled == 0
+    assert len(transport.sent) == 2
+
+
+async def test_dms_queued_before_a_member_was_found_unreachable_are_dropped(
+    services: Services,
+) -> None:
+    """A member marked unreachable (by another pass) gets none of their queued DMs."""
+    cohort = services.context.cohort
+    await _setup(cohort)
+    dropped = await _queue(services, "u1", key="old")
+    async with cohort.store.write() as conn:
+        member = await q.member(conn, "discord", "u1")
+        assert member is not None
+        await q.mark_unreachable(conn, member.id, NOW)
+    transport = Recording()
+    report = await Dispatcher(services.context, transport).run_once()
+    assert report.unreachable == 1 and transport.sent == []
+    row = await _row(services, dropped)
+    assert (row.status, row.attempts) == (outbox.UNREACHABLE, 0)
+    async with cohort.store.write() as conn:  # the member writes to the bot again
+        await q.mark_reachable(conn, member.id)
+    fresh = await _queue(services, "u1", key="new")
+    assert (await Dispatcher(services.context, transport).drain()).sent == 1
+    assert [d.id for d in transport.sent] == [fresh]
+
+
+async def test_run_forever_sends_until_stopped(services: Services) -> None:
+    """The long-running loop sends what is queued and ends when `stop` is set."""
+    await _setup(services.context.cohort)
+    await _queue(services, "u1")
+    stop = asyncio.Event()
+
+    class Stopping(Recording):
+        async def send(self, delivery: Delivery) -> SendResult:
+            stop.set()
+            return await super().send(delivery)
+
+    transport = Stopping()
+    await asyncio.wait_for(Dispatcher(services.context, transport).run_forever(stop, 0.01), 10)
+    assert len(transport.sent) == 1
+
+
+async def test_retry_backs_off_then_fails_after_max_attempts(
+    cohort_with: MakeCohort, clock: Clock, tmp_path: Path
+) -> None:
+    """RETRY waits 30 s, then 60 s (or the platform's retry_after); attempt 3 of 3 is FAILED."""
+    cohort = await cohort_with(delivery={"max_attempts": 3})
+    services = build_services(cohort, clock, tmp_path / "artifacts")
+    await _setup(cohort)
+    delivery = await _queue(services, "u1")
+    retry = SendResult(SendStatus.RETRY, None, "busy")
+    transport = Recording(retry, SendResult(SendStatus.RETRY, 120.0, "slow down"), retry)
+    dispatcher = Dispatcher(services.context, transport)
+
+    assert (await dispatcher.run_once()).retried == 1
+    row = await _row(services, delivery)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "busy")
+    assert row.next_attempt_at == NOW + timedelta(seconds=30)
+    clock.advance(seconds=29)
+    assert (await dispatcher.run_once()).handled == 0  # not due yet
+    clock.advance(seconds=1)
+    assert (await dispatcher.run_once()).retried == 1
+    row = await _row(services, delivery)
+    assert row.attempts == 2 and row.next_attempt_at == clock.now + timedelta(seconds=120)
+    clock.advance(seconds=120)
+    report = await dispatcher.run_once()
+    assert report.failed == 1 and report.errors == [f"{delivery}: busy"]
+    row = await _row(services, delivery)
+    assert (row.status, row.attempts, row.next_attempt_at) == ("failed", 3, None)
+    clock.advance(hours=2)
+    assert (await dispatcher.run_once()).handled == 0
+    assert [d.attempt for d in transport.sent] == [1, 2, 3]
+
+
+async def test_default_backoff_doubles(services: Services, clock: Clock) -> None:
+    """Without retry_after, the wait doubles each attempt: 30 s, 60 s, 120 s."""
+    await _setup(services.context.cohort)
+    delivery = await _queue(services, "u1")
+    retry = SendResult(SendStatus.RETRY)
+    dispatcher = Dispatcher(services.context, Recording(retry, retry, retry))
+    waits = []
+    for _ in range(3):
+        await dispatcher.run_once()
+        row = await _row(services, delivery)
+        waits.append(row.next_attempt_at - clock.now)
+        clock.now = row.next_attempt_at
+    assert waits == [timedelta(seconds=30), timedelta(seconds=60), timedelta(seconds=120)]
+
+
+async def test_transport_exception_keeps_the_delivery(services: Services, clock: Clock) -> None:
+    """A transport that raises puts the row back for a retry; the next pass sends it."""
+    await _setup(services.context.cohort)
+    delivery = await _queue(services, "u1")
+    transport = Recording(RuntimeError("socket closed"))
+    dispatcher = Dispatcher(services.context, transport)
+    report = await dispatcher.run_once()
+    assert report.retried == 1
+    row = await _row(services, delivery)
+    assert (row.status, row.last_error) == ("pending", "RuntimeError: socket closed")
+    clock.advance(minutes=1)
+    assert (await dispatcher.run_once()).sent == 1
+    assert (await _row(services, delivery)).status == "sent"
+    assert [d.id for d in transport.sent] == [delivery, delivery]
+
+
+async def test_expired_lease_becomes_uncertain_and_is_never_resent(
+    services: Services, clock: Clock
+) -> None:
+    """A claim whose sender died is left alone within the lease, then marked uncertain."""
+    cohort = services.context.cohort
+    await _setup(cohort)
+    delivery = await _queue(services, "u1")
+    async with cohort.store.write() as conn:  # a dispatcher claims it, then dies
+        [claimed] = await outbox.claim(conn, NOW, lease=LEASE, limit=10)
+    assert claimed.id == delivery
+    transport = Recording()
+    dispatcher = Dispatcher(services.context, transport)
+    clock.advance(minutes=4)
+    report = await dispatcher.run_once()
+    assert (report.handled, report.uncertain) == (0, 0)
+    assert (await _row(services, delivery)).status == outbox.SENDING
+    clock.advance(minutes=2)
+    report = await dispatcher.run_once()
+    assert report.uncertain == 1 and report.handled == 0
+    clock.advance(days=1)
+    assert (await dispatcher.drain(deferred=True)).handled == 0
+    row = await _row(services, delivery)
+    assert row.status == outbox.UNCERTAIN and row.last_error
+    assert transport.sent == []
+
+
+async def test_deferred_drain_includes_deliveries_waiting_for_quiet_hours(
+    services: Services,
+) -> None:
+    """A quiet-hours delivery is not due now; a deferred drain (file export) takes it."""
+    await _setup(services.context.cohort)
+    tonight = await _queue(services, "u1", not_before=NOW + timedelta(hours=8))
+    far = await _queue(services, "u2", not_before=NOW + DEFERRED_HORIZON + timedelta(hours=1))
+    transport = Recording()
+    dispatcher = Dispatcher(services.context, transport)
+    assert (await dispatcher.drain()).handled == 0
+    report = await dispatcher.drain(deferred=True)
+    assert report.sent == 1 and [d.id for d in transport.sent] == [tonight]
+    assert (await _row(services, far)).status == outbox.PENDING
+
+
+async def test_deliveries_without_a_transport_are_left_pending(services: Services) -> None:
+    """With transports per platform, Telegram deliveries wait for an instance that has one."""
+    await _setup(services.context.cohort)
+    discord = await _queue(services, "u1")
+    telegram = await _queue(services, "t1", platform="telegram", community="-100")
+    transport = Recording()
+    report = await Dispatcher(services.context, {"discord": transport}).drain()
+    assert report.sent == 1 and [d.id for d in transport.sent] == [discord]
+    row = await _row(services, telegram)
+    assert (row.status, row.attempts) == (outbox.PENDING, 0)
+    other = Recording()
+    assert (await Dispatcher(services.context, {"telegram": other}).drain()).sent == 1
+    assert [d.id for d in other.sent] == [telegram]
+
+
+async def test_drain_only_takes_the_campaign_asked_for(services: Services) -> None:
+    """drain(campaign=...) leaves other campaigns' deliveries queued."""
+    await _setup(services.context.cohort)
+    mine = await _queue(services, "u1", campaign="a")
+    theirs = await _queue(services, "u2", campaign="b")
+    transport = Recording()
+    await Dispatcher(services.context, transport).drain(campaign="a")
+    assert [d.id for d in transport.sent] == [mine]
+    assert (await _row(services, theirs)).status == outbox.PENDING
+
+
+# -- the send rate, measured with a fake clock -----------------------------------------------
+
+
+class FakeTime:
+    """A monotonic clock that only moves when the code under test sleeps (or we say so)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        """The fake monotonic time."""
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        """Record the sleep and move time forward by it."""
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    """The dispatcher's `time.monotonic` and `asyncio.sleep`, replaced by a fake clock."""
+    fake = FakeTime()
+    monkeypatch.setattr(dispatcher_module, "time", SimpleNamespace(monotonic=fake.monotonic))
+    monkeypatch.setattr(dispatcher_module, "asyncio", SimpleNamespace(sleep=fake.sleep))
+    return fake
+
+
+async def test_rate_limiter_spaces_sends_evenly(fake_time: FakeTime) -> None:
+    """At 4 per second: the first send goes at once, each next one 0.25 s after the last."""
+    limiter = RateLimiter(4.0)
+    for _ in range(5):
+        await limiter.wait()
+    assert fake_time.sleeps == [0.25] * 4
+    fake_time.now += 10  # idle time is not saved up as a burst
+    await limiter.wait()
+    await limiter.wait()
+    assert fake_time.sleeps == [0.25] * 5
+
+
+async def test_dispatcher_respects_the_global_send_rate(
+    cohort_with: MakeCohort, clock: Clock, tmp_path: Path, fake_time: FakeTime
+) -> None:
+    """send_rate 2: four deliveries on two platforms take three half-second waits."""
+    cohort = await cohort_with(delivery={"send_rate": 2.0})
+    services = build_services(cohort, clock, tmp_path / "artifacts")
+    await _setup(cohort)
+    await _queue(services, "u1", key="a")
+    await _queue(services, "u2", key="b")
+    await _queue(services, "t1", platform="telegram", community="-100", key="c")
+    await _queue(services, "u1", key="d")
+    transport = Recording()
+    report = await Dispatcher(
+        services.context, {"discord": transport, "telegram": transport}
+    ).drain()
+    assert report.sent == 4
+    assert fake_time.sleeps == [0.5, 0.5, 0.5]
+
+
+# -- several dispatchers -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_concurrent_claims_on_postgresql_skip_locked_rows(services: Services) -> None:
+    """Two open claim transactions get disjoint rows, without waiting for each other."""
+    cohort = services.context.cohort
+    await _setup(cohort)
+    for n in range(6):
+        await _queue(services, "u1" if n % 2 else "u2", key=f"k{n}")
+    async with cohort.store.write() as first, cohort.store.write() as second:
+        mine = await outbox.claim(first, NOW, lease=LEASE, limit=4)
+        theirs = await asyncio.wait_for(outbox.claim(second, NOW, lease=LEASE, limit=4), 10)
+    assert len(mine) == 4 and len(theirs) == 2
+    assert not {c.id for c in mine} & {c.id for c in theirs}
+
+
+async def test_two_dispatchers_at_once_send_each_delivery_once(
+    cohort_with: MakeCohort, clock: Clock, tmp_path: Path
+) -> None:
+    """Dispatchers running side by side never send the same row twice."""
+    cohort = await cohort_with(delivery={"send_rate": 100.0})
+    services = build_services(cohort, clock, tmp_path / "artifacts")
+    await _setup(cohort)
+    queued = [await _queue(services, "u1" if n % 2 else "u2", key=f"k{n}") for n in range(20)]
+    left, right = Recording(), Recording()
+
+    async def drain(transport: Recording) -> None:
+        dispatcher = Dispatcher(services.context, transport)
+        for _ in range(100):
+            if not (await dispatcher.run_once(limit=3)).handled:
+                return
+            await asyncio.sleep(0)  # let the other dispatcher claim in between
+
+    await asyncio.gather(drain(left), drain(right))
+    sent = [d.id for d in left.sent + right.sent]
+    assert sorted(sent) == queued
+    assert left.sent and right.sent  # they really did work side by side
+
+
+# -- the file transport ----------------------------------------------------------------------
+
+
+async def test_file_transport_writes_one_json_line_per_delivery(tmp_path: Path) -> None:
+    """Each delivery is one JSON line: who, what, and the reply both as text and structure."""
+    path = tmp_path / "out" / "deliveries.jsonl"
+    transport = FileTransport(path)
+    reply = Reply((Paragraph.of("Rust, 多线程"),), title="Picks")
+    dm = Delivery(7, "dm", "promotion", "discord", "u1", "g1", reply, "rust-101", "c1")
+    post = Delivery(8, "channel", "digest", "telegram", "-100", None, reply)
+    assert await transport.send(dm) == SendResult(SendStatus.SENT)
+    await transport.send(post)
+    transport.close()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2 and transport.written == 2
+    first, second = (json.loads(line) for line in lines)
+    assert set(first) == {
+        "delivery",
+        "kind",
+        "purpose",
+        "to",
+        "community",
+        "course",
+        "campaign",
+        "text",
+        "reply",
+        "written_at",
+    }
+    assert (first["delivery"], first["to"], first["community"]) == (7, "discord:u1", "discord:g1")
+    assert (first["course"], first["campaign"], first["purpose"]) == ("rust-101", "c1", "promotion")
+    assert first["text"] == "Picks\nRust, 多线程" and "多线程" in lines[0]  # not \u-escaped
+    assert first["reply"] == reply_to_dict(reply)
+    assert (second["to"], second["community"], second["kind"]) == (
+        "telegram:channel:-100",
+        None,
+        "channel",
+    )
+    FileTransport(path).close()  # closing an unused transport is harmless
+    again = FileTransport(path)
+    await again.send(dm)
+    again.close()
+    assert len(path.read_text(encoding="utf-8").splitlines()) == 3  # appends
+
+
+async def test_dispatcher_through_file_transport(services: Services, tmp_path: Path) -> None:
+    """Draining into a file writes every queued delivery exactly once."""
+    await _setup(services.context.cohort)
+    await _queue(services, "u1", key="a")
+    await _queue(services, "u2", key="b", not_before=NOW + timedelta(hours=3))
+    transport = FileTransport(tmp_path / "d.jsonl")
+    dispatcher = Dispatcher(services.context, transport)
+    await dispatcher.drain(deferred=True)
+    await dispatcher.drain(deferred=True)
+    transport.close()
+    lines = [json.loads(line) for line in (tmp_path / "d.jsonl").read_text().splitlines()]
+    assert sorted(line["to"] for line in lines) == ["discord:u1", "discord:u2"]
