@@ -162,9 +162,10 @@ def promote(
     say(f"{plan['course']} → {plan['audience']} in {plan['community']}", markup=False)
     say(f"  audience: {plan['audience_size']} members", markup=False)
     say(
-        f"  {plan['deliverable']} deliverable now, {plan['deferred']} after quiet hours, "
+        f"  {plan['deliverable']} deliverable now, {plan['deferred']} after quiet hours; "
+        + "blocked: "
         + ", ".join(
-            f"{key.removeprefix('blocked_')} {n}"
+            f"{key.removeprefix('blocked_').replace('_', ' ')} {n}"
             for key, n in plan.items()
             if key.startswith("blocked_")
         ),
@@ -221,6 +222,7 @@ def digest_run(
                 chosen = chosen if chosen.tzinfo else chosen.replace(tzinfo=UTC)
             report = await services.digest.run(place, chosen)
             result: dict[str, Any] = asdict(report)
+            result["digest_channel"] = place.digest_channel
             if transport is TransportChoice.FILE and report.run_id is not None:
                 assert out is not None
                 written = await _write_file(services, out, run_id=report.run_id)
@@ -241,6 +243,11 @@ def digest_run(
         f"({result['deferred']} after quiet hours)",
         markup=False,
     )
+    if result["digest_channel"] is None:
+        say(
+            "  no digest channel set: `cohort digest schedule --channel ID` adds the channel post",
+            markup=False,
+        )
     if result["skipped"]:
         say(f"  skipped: {result['skipped']}", markup=False)
     if "written" in result:

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from bot.core.actors import Actor
-from bot.core.replies import Paragraph, Reply
+from bot.core.replies import Paragraph, Reply, Suggestion
 from bot.core.services.consent import UnknownCommunity
 from bot.core.services.suite import Services
 from bot.errors import CohortError
@@ -42,12 +42,16 @@ def N_(message: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Option:
-    """A command option: name, English description (a msgid), whether required, type."""
+    """A command option: name, English description (a msgid), whether required, type.
+
+    `suggest`: `Commands.suggest` offers values while it is typed (Discord autocomplete).
+    """
 
     name: str
     description: str
     required: bool = False
     kind: type = str
+    suggest: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +78,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "promote",
         N_("Promote a course (moderators)"),
         (
-            Option("course", N_("Course id"), required=True),
+            Option("course", N_("Course id"), required=True, suggest=True),
             Option(
                 "audience",
                 N_("channel:<id>, segment:<name>, top:<N> or opted-in"),
                 required=True,
+                suggest=True,
             ),
         ),
         moderator=True,
@@ -170,6 +175,20 @@ class Commands:
             t = services.context.t(actor)
             return Reply((Paragraph.of(t("That button has expired.")),), private=True)
         return await self._guarded(actor, f"button {prefix}", work)
+
+    async def suggest(
+        self, actor: Actor, command: str, option: str, typed: str
+    ) -> list[Suggestion]:
+        """Values for `option` of `command` matching `typed` so far (none on any failure)."""
+        spec = BY_NAME.get(command)
+        if spec is None or not any(o.name == option and o.suggest for o in spec.options):
+            return []
+        try:
+            if command == "promote":
+                return await self.services.promote.suggest(actor, option, typed)
+        except Exception:
+            log.exception("suggestions for /%s %s failed", command, option)
+        return []
 
     async def start(self, actor: Actor, payload: str | None) -> Reply:
         """Telegram's `/start [payload]`: deep-link opt-in, else a welcome."""

@@ -108,6 +108,22 @@ class Button:
 
 
 @dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A value offered while a command option is being typed (Discord autocomplete).
+
+    `label` is what the member reads (at most 100 characters), `value` what the
+    option receives (at most 100 characters).
+    """
+
+    label: str
+    value: str
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.label) <= 100 or not 1 <= len(self.value) <= 100:
+            raise ValueError(f"suggestion label and value need 1-100 characters: {self!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class Image:
     """An image attached to a reply (charts)."""
 

@@ -313,6 +313,17 @@ async def channel_document(
     return "\n".join(parts)
 
 
+async def channels(conn: AsyncConnection, community_id: int) -> list[tuple[str, str | None]]:
+    """(platform id, name) of every channel of a community, by name."""
+    ch = s.channels.c
+    result = await conn.execute(
+        select(ch.platform_id, ch.name)
+        .where(ch.community_id == community_id)
+        .order_by(ch.name, ch.platform_id)
+    )
+    return [(platform_id, name) for platform_id, name in result]
+
+
 async def channel_row(conn: AsyncConnection, community_id: int, channel: str) -> int | None:
     """A channel's row id."""
     ch = s.channels.c

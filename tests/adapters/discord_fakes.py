@@ -51,6 +51,7 @@ CHANNEL_MESSAGE = 4
 DEFERRED_CHANNEL_MESSAGE = 5
 DEFERRED_UPDATE_MESSAGE = 6
 UPDATE_MESSAGE = 7
+AUTOCOMPLETE_RESULT = 8
 
 
 @dataclass
@@ -135,6 +136,7 @@ class FakeDiscord:
     _deferrals: dict[str, Deferral] = field(default_factory=dict)
     _interactions: dict[str, Payload] = field(default_factory=dict)
     _dms: dict[int, Payload] = field(default_factory=dict)
+    choices: dict[str, list[Payload]] = field(default_factory=dict)
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -253,6 +255,22 @@ class FakeDiscord:
         return self._interaction(
             2, data, user=user, locale=locale, permissions=permissions, roles=roles, dm=dm
         )
+
+    def autocomplete(
+        self,
+        name: str,
+        options: dict[str, str],
+        focused: str,
+        *,
+        user: int = p.ALICE,
+        permissions: int = MEMBER_PERMISSIONS,
+    ) -> Payload:
+        """INTERACTION_CREATE (type 4) while the option `focused` of `/name` is being typed."""
+        payload = self.slash(name, options, user=user, permissions=permissions)
+        payload["type"] = 4
+        for option in payload["data"]["options"]:
+            option["focused"] = option["name"] == focused
+        return payload
 
     def press(
         self,
@@ -451,6 +469,8 @@ class FakeDiscord:
                 channel_id, Call("", "", "", data, call.files), flags=flags, token=token
             )
             resource["message"] = message
+        elif kind == AUTOCOMPLETE_RESULT:
+            self.choices[token] = list(data["choices"])
         elif kind in (DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE):
             pressed = int(interaction["message"]["id"])
             message = self.messages.setdefault(pressed, dict(interaction["message"]))

@@ -68,7 +68,13 @@ async def cohort(sqlite_cohort: Cohort) -> Cohort:
     await load_catalog(sqlite_cohort)
     await write(
         sqlite_cohort,
-        message(community=GUILD, channel=str(p.GENERAL), member=str(p.CAROL), text="rust tokio"),
+        message(
+            community=GUILD,
+            channel=str(p.GENERAL),
+            channel_name="general",
+            member=str(p.CAROL),
+            text="rust tokio",
+        ),
     )
     return sqlite_cohort
 
@@ -165,6 +171,69 @@ async def test_tree_holds_every_command_with_typed_options(
             assert options[option.name]["type"] == (4 if option.kind is int else 3)
     assert synced["courses"]["options"][0]["min_value"] == 1
     assert synced["promote"]["options"][0]["name"] == "course"
+    for spec in COMMANDS:
+        for option in synced[spec.name].get("options", []):
+            suggested = any(o.suggest for o in spec.options if o.name == option["name"])
+            assert option.get("autocomplete", False) == suggested
+    assert [o["autocomplete"] for o in synced["promote"]["options"]] == [True, True]
+
+
+async def test_promote_course_autocomplete_offers_matching_courses_to_moderators(
+    adapter: DiscordAdapter, net: FakeDiscord, cohort: Cohort
+) -> None:
+    """Typing "rust" in /promote course lists the Rust courses, title and id, by their id."""
+    payload = net.autocomplete(
+        "promote",
+        {"course": "rust", "audience": ""},
+        "course",
+        user=p.BOB,
+        permissions=MEMBER_PERMISSIONS | MANAGE_GUILD,
+    )
+    token = await interact(adapter, payload)
+    assert net.choices[token] == [
+        {"name": "Rust from Zero (rust-101)", "value": "rust-101"},
+        {"name": "Async Rust with Tokio (rust-async)", "value": "rust-async"},
+    ]
+    assert net.shown(token) == []  # suggestions are not messages
+    assert await rows(cohort, select(s.audit_log.c.id)) == []  # keystrokes are not audited
+
+
+async def test_promote_audience_autocomplete_lists_channels_and_typed_top_n(
+    adapter: DiscordAdapter, net: FakeDiscord
+) -> None:
+    """The audience option offers opted-in, top:N as typed, and the guild's channels by name."""
+    moderator = MEMBER_PERMISSIONS | MANAGE_GUILD
+    token = await interact(
+        adapter,
+        net.autocomplete(
+            "promote", {"course": "rust-101", "audience": ""}, "audience", permissions=moderator
+        ),
+    )
+    values = [choice["value"] for choice in net.choices[token]]
+    assert values == ["opted-in", "top:10", "top:50", "top:100", f"channel:{p.GENERAL}"]
+    assert net.choices[token][-1]["name"] == "#general"
+    token = await interact(
+        adapter,
+        net.autocomplete(
+            "promote",
+            {"course": "rust-101", "audience": "top:25"},
+            "audience",
+            permissions=moderator,
+        ),
+    )
+    assert net.choices[token] == [
+        {"name": "Top 25 members by predicted interest", "value": "top:25"}
+    ]
+
+
+async def test_promote_autocomplete_offers_nothing_to_members(
+    adapter: DiscordAdapter, net: FakeDiscord
+) -> None:
+    """Someone without Manage Server sees no courses or channels suggested (and no error)."""
+    token = await interact(
+        adapter, net.autocomplete("promote", {"course": "", "audience": ""}, "course", user=p.BOB)
+    )
+    assert net.choices[token] == []
 
 
 async def test_moderator_commands_are_guild_only_for_manage_server(

@@ -173,6 +173,19 @@ def test_digest_runs_once_per_period_into_a_file(demo: Path) -> None:
     assert len(out_file.read_text("utf-8").splitlines()) == len(lines)
 
 
+def test_digest_without_a_channel_says_how_to_set_one(demo: Path) -> None:
+    """No digest channel yet: only personal digests, and the output names the fix."""
+    place = discord_community(demo)
+    out_file = demo / "digest.jsonl"
+    args = ("digest", "run", "--community", place, "--transport", "file", "--out", str(out_file))
+    code, out, err = run(demo, *args)
+    assert code == 0, err
+    assert "channel post no" in " ".join(out.split())
+    assert "cohort digest schedule --channel ID" in " ".join(out.split())
+    lines = [json.loads(line) for line in out_file.read_text("utf-8").splitlines()]
+    assert lines and {line["kind"] for line in lines} == {"dm"}
+
+
 def test_digest_schedule_rejects_a_bad_cron_or_timezone(demo: Path) -> None:
     """A malformed cron or an unknown timezone is a one-line error and changes nothing."""
     place = discord_community(demo)

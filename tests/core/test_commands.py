@@ -209,3 +209,24 @@ async def test_replies_follow_the_actor_locale(commands: Commands) -> None:
     chinese = Actor("discord", "u1", "alice", "g1", "c1", "zh-CN")
     reply = await commands.run(chinese, "help")
     assert reply.title != "What Cohort can do" and reply.title
+
+
+async def test_suggest_routes_only_options_marked_for_suggestions(
+    commands: Commands, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/promote course` is suggested to a moderator; other options get nothing; a failure none."""
+    moderator = Actor("discord", "m1", "mod", "g1", "c1", "en", is_admin=True)
+    found = await commands.suggest(moderator, "promote", "course", "rust-1")
+    assert [s.value for s in found] == ["rust-101"]
+    assert await commands.suggest(moderator, "courses", "page", "") == []
+    assert await commands.suggest(moderator, "nope", "course", "") == []
+    suggested = {(c.name, o.name) for c in COMMANDS for o in c.options if o.suggest}
+    assert suggested == {("promote", "course"), ("promote", "audience")}
+
+    async def boom(*_: object) -> list[object]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(commands.services.promote, "suggest", boom)
+    with caplog.at_level(logging.ERROR):
+        assert await commands.suggest(moderator, "promote", "course", "") == []
+    assert "boom" in caplog.text

@@ -10,6 +10,9 @@ commands are hidden from members without "Manage Server" (`default_permissions`)
 like `community_only` ones, cannot be used in DMs (`guild_only`); the services still
 check permissions themselves. The tree is synced once after login.
 
+Options that Cohort can suggest values for (`/promote`'s course and audience) have
+autocomplete: every keystroke asks `Commands.suggest`, which answers moderators only.
+
 A slash command is deferred at once (ephemeral, "thinking"), because services can
 take seconds and Discord waits 3; `Commands.run` answers and each rendered message
 follows up. The first follow-up replaces the deferred message and keeps its
@@ -224,11 +227,29 @@ class DiscordCommands:
         command: app_commands.Command[Any, ..., None] = app_commands.Command(
             name=spec.name, description=locale_str(spec.description), callback=callback
         )
+        for option in spec.options:
+            if option.suggest:
+                command.autocomplete(option.name)(self._completer(spec, option))
         if spec.moderator:
             command = app_commands.default_permissions(manage_guild=True)(command)
         if spec.moderator or spec.community_only:
             command = app_commands.guild_only()(command)
         return command
+
+    def _completer(
+        self, spec: CommandSpec, option: Option
+    ) -> Callable[[Interaction, str], Coroutine[Any, Any, list[app_commands.Choice[str]]]]:
+        """The autocomplete callback of `option`: `Commands.suggest` as Discord choices."""
+
+        async def complete(
+            interaction: Interaction, current: str
+        ) -> list[app_commands.Choice[str]]:
+            suggestions = await self.commands.suggest(
+                actor_for(interaction), spec.name, option.name, current
+            )
+            return [app_commands.Choice(name=s.label, value=s.value) for s in suggestions]
+
+        return complete
 
     async def sync(self) -> int | None:
         """Publish the commands (with their translations) to Discord; the count, or None.

@@ -32,6 +32,8 @@ NO_CONSENT, UNREACHABLE, CAPPED, COOLDOWN, QUIET = (
     "cooldown",
     "quiet",
 )
+#: The rules that drop a message (quiet hours only defer it), in the order checked.
+BLOCKING_RULES: tuple[str, ...] = (NO_CONSENT, UNREACHABLE, CAPPED, COOLDOWN)
 
 
 @dataclass(frozen=True, slots=True)

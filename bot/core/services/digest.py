@@ -326,7 +326,9 @@ class DigestService:
                     conn, community.id, week_of((since - timedelta(days=1)).date())
                 )
             )
-            courses = [row for row in await q.course_rows(conn) if row["created_at"] >= since]
+            courses = [
+                row for row in await q.course_rows(conn) if since <= row["created_at"] < period
+            ]
         blocks: list[Paragraph | Items] = []
         if discussed:
             blocks.append(Paragraph.of(Text(t("Most discussed"), Style.BOLD)))

@@ -25,9 +25,19 @@ import numpy as np
 from sqlalchemy import func, or_, select
 
 from bot.core.actors import Actor
-from bot.core.delivery.policy import QUIET, DeliveryPolicy, Verdict
+from bot.core.delivery.policy import BLOCKING_RULES, QUIET, DeliveryPolicy, Verdict
 from bot.core.links import tracking_url
-from bot.core.replies import Button, ButtonStyle, Paragraph, Reply, Style, Text, reply_to_dict
+from bot.core.permissions import is_moderator
+from bot.core.replies import (
+    Button,
+    ButtonStyle,
+    Paragraph,
+    Reply,
+    Style,
+    Suggestion,
+    Text,
+    reply_to_dict,
+)
 from bot.core.services.context import ServiceContext
 from bot.errors import CohortError
 from bot.store import engagement as q
@@ -39,6 +49,8 @@ from recsys.text import tokenize
 log = logging.getLogger(__name__)
 
 RULES = ("newcomers", "recently_inactive", "champions")
+MAX_SUGGESTIONS = 25  # Discord shows at most 25 autocomplete choices
+TOP_SIZES = (10, 50, 100)
 PROMPT_TTL = timedelta(minutes=30)
 
 
@@ -96,7 +108,11 @@ class Plan:
         return hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest()
 
     def counts(self) -> dict[str, int]:
-        """Audience size, deliverable now, deferred by quiet hours, and blocked per rule."""
+        """Audience size, deliverable now, deferred by quiet hours, and blocked per rule.
+
+        Every blocking rule is listed, with 0 where it blocked nobody, so a preview
+        always says what was checked.
+        """
         if self.audience.kind == "channel":
             return {"audience": 1, "deliverable": 1, "deferred": 0}
         reasons = Counter(v.blocked for v in self.verdicts.values())
@@ -105,9 +121,8 @@ class Plan:
             "deliverable": reasons.get(None, 0),
             "deferred": reasons.get(QUIET, 0),
         }
-        for reason, n in reasons.items():
-            if reason not in (None, QUIET):
-                out[f"blocked_{reason}"] = n
+        for reason in BLOCKING_RULES:
+            out[f"blocked_{reason}"] = reasons.get(reason, 0)
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -273,6 +288,70 @@ class PromoteService:
             raise PromotionError("Cohort has not seen this community yet")
         return community
 
+    # -- suggestions while typing -------------------------------------------------------
+
+    async def suggest(self, actor: Actor, option: str, typed: str) -> list[Suggestion]:
+        """Values of `/promote`'s `option` that match what a moderator has typed so far.
+
+        Courses by id or title; audiences: opted-in, top:N, the community's channels
+        and the trained segments. Only moderators of the community get any, and
+        nothing is audited: this runs on every keystroke.
+        """
+        roles = self.context.cohort.settings.discord.moderator_roles
+        if actor.community is None or not is_moderator(actor, roles):
+            return []
+        needle = typed.strip().casefold()
+        if option == "course":
+            candidates = await self._course_suggestions()
+        elif option == "audience":
+            candidates = await self._audience_suggestions(actor, needle)
+        else:
+            return []
+        return [
+            c for c in candidates if needle in c.label.casefold() or needle in c.value.casefold()
+        ][:MAX_SUGGESTIONS]
+
+    async def _course_suggestions(self) -> list[Suggestion]:
+        async with self.context.store.read() as conn:
+            rows = await q.course_rows(conn)
+        return [Suggestion(_clip(f"{row['title']} ({row['id']})"), row["id"]) for row in rows]
+
+    async def _audience_suggestions(self, actor: Actor, needle: str) -> list[Suggestion]:
+        assert actor.community is not None
+        t = self.context.t(actor)
+        async with self.context.store.read() as conn:
+            community = await q.community(conn, actor.platform, actor.community)
+            channels = await q.channels(conn, community.id) if community else []
+        sizes = list(TOP_SIZES)
+        typed_top = needle.removeprefix("top:")
+        if needle.startswith("top:") and typed_top.isdigit() and 1 <= int(typed_top) <= 100_000:
+            sizes = [int(typed_top)]
+        out = [Suggestion(t("Everyone who opted in to messages"), "opted-in")]
+        out += [
+            Suggestion(t("Top {n} members by predicted interest", n=n), f"top:{n}") for n in sizes
+        ]
+        out += [
+            Suggestion(_clip(f"#{name or channel}"), f"channel:{channel}")
+            for channel, name in channels
+            if len(channel) <= 92
+        ]
+        bundle = self.context.models.get()
+        models = bundle.communities.get(community.ref) if bundle and community else None
+        if models is not None:
+            if models.segments is not None:
+                out += [
+                    Suggestion(
+                        _clip(t("Segment: {name} ({n} members)", name=seg.name, n=seg.size)),
+                        f"segment:{seg.id}",
+                    )
+                    for seg in models.segments.describe()
+                ]
+            out += [
+                Suggestion(t("Segment: {name}", name=rule.replace("_", " ")), f"segment:{rule}")
+                for rule in RULES
+            ]
+        return out
+
     async def preview(self, actor: Actor, course: str, audience: str) -> Reply:
         """A moderator's dry run, with Confirm/Cancel buttons (nothing is sent)."""
         denied = await self.context.moderator_denial(actor, "promote", f"{course} {audience}")
@@ -314,6 +393,8 @@ class PromoteService:
         ]
         blocked = {key: n for key, n in counts.items() if key.startswith("blocked_")}
         for key, n in blocked.items():
+            if not n:
+                continue
             if key == "blocked_capped":
                 lines.append(Paragraph.of(t("Blocked by frequency caps: {n}", n=n)))
             elif key == "blocked_cooldown":
@@ -491,3 +572,8 @@ class PromoteService:
             campaign=plan.campaign,
             not_before=verdict.not_before,
         )
+
+
+def _clip(label: str, limit: int = 100) -> str:
+    """`label` cut to `limit` characters with an ellipsis (Discord's choice name limit)."""
+    return label if len(label) <= limit else label[: limit - 1] + "…"

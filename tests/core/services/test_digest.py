@@ -374,6 +374,11 @@ async def test_channel_digest_quotes_only_members_who_still_consent(
             .values(created_at=MONDAY_9 - timedelta(days=3))
             .where(s.courses.c.id == "rust-async")
         )
+        await conn.execute(  # added after the period: new in next week's digest, not this one
+            update(s.courses)
+            .values(created_at=MONDAY_9 + timedelta(hours=1))
+            .where(s.courses.c.id == "python-101")
+        )
     reply = await services.digest.channel_digest(community, MONDAY_9)
     text = reply.plain()
     assert reply.title == "This week in g1"

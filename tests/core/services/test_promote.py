@@ -14,7 +14,7 @@ from bot.core.delivery.dispatcher import Dispatcher
 from bot.core.delivery.transport import Delivery, SendResult, SendStatus
 from bot.core.events import MemberLeft
 from bot.core.replies import Reply
-from bot.core.services.promote import Audience, PromotionError
+from bot.core.services.promote import RULES, Audience, PromotionError
 from bot.core.services.suite import Services
 from bot.store import engagement as q
 from bot.store import outbox
@@ -167,7 +167,12 @@ async def test_plan_as_dict_is_a_json_summary(services: Services) -> None:
     assert summary["course"] == "rust-101" and summary["community"] == "discord:g1"
     assert summary["predicted_clicks"] == 0.2  # 4 x a 5 % prior click rate
     assert len(summary["campaign"]) == 16 and summary["channel_topics"] == []
-    assert not [key for key in summary if key.startswith("blocked_")]
+    assert {key: n for key, n in summary.items() if key.startswith("blocked_")} == {
+        "blocked_no_consent": 0,
+        "blocked_unreachable": 0,
+        "blocked_capped": 0,
+        "blocked_cooldown": 0,
+    }
 
 
 @pytest.mark.parametrize(
@@ -345,6 +350,17 @@ async def test_segment_and_top_audiences_use_the_model_and_still_need_consent(
     with pytest.raises(PromotionError, match="unknown segment 'nobody'"):
         await services.promote.plan(place, "rust-async", Audience("segment", "nobody"))
 
+    # While typing, a moderator is offered every segment, and each offer plans as is.
+    admin = Actor("discord", "boss", "Boss", generated.id, None, "en", is_admin=True)
+    offered = await services.promote.suggest(admin, "audience", "Segment")
+    assert [o.value for o in offered] == [
+        *(f"segment:{seg.id}" for seg in models.segments.describe()),
+        *(f"segment:{rule}" for rule in RULES),
+    ]
+    assert offered[0].label.startswith(f"Segment: {segment.name}"[:90])
+    for offer in offered:
+        await services.promote.plan(place, "rust-async", Audience.parse(offer.value))
+
     top = await services.promote.plan(place, "rust-async", Audience("top", "3"))
     assert len(top.members) == 3 and {m.id for m in top.members} <= dm_ok
     everyone = await services.promote.plan(place, "rust-async", Audience("top", "1000"))
@@ -392,6 +408,26 @@ async def _place(services: Services, platform_id: str) -> q.CommunityInfo:
         found = await q.community(conn, "discord", platform_id)
     assert found is not None
     return found
+
+
+async def test_suggestions_match_what_is_typed_and_only_for_moderators(
+    services: Services,
+) -> None:
+    """Courses by id or title, case-insensitively; audiences without a model; members get none."""
+    await _community(services)
+    courses = await services.promote.suggest(MOD, "course", "TOKIO")
+    assert [(c.label, c.value) for c in courses] == [
+        ("Async Rust with Tokio (rust-async)", "rust-async")
+    ]
+    assert [c.value for c in await services.promote.suggest(MOD, "course", "")] == sorted(
+        c.value for c in await services.promote.suggest(OTHER_MOD, "course", "")
+    )
+    audiences = [a.value for a in await services.promote.suggest(MOD, "audience", "")]
+    assert audiences == ["opted-in", "top:10", "top:50", "top:100", "channel:c1"]
+    assert await services.promote.suggest(MOD, "audience", "top:0") == []
+    assert await services.promote.suggest(MEMBER, "course", "rust") == []
+    assert await services.promote.suggest(MOD, "nonsense", "") == []
+    assert await count(services.context.cohort, s.audit_log) == 0
 
 
 async def test_operator_send_without_actor_is_audited_as_operator(services: Services) -> None:
