@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -39,10 +37,7 @@ def replay(
         from bot.importers.base import ParseStats
         from bot.importers.events_jsonl import parse_events
 
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = runtime.stop_on_signals()
         try:
             handle = file.open("rb")
         except OSError as exc:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from typing import Annotated
 
 import typer
@@ -30,9 +28,7 @@ def run(
 ) -> None:
     """Run the Discord and/or Telegram bots until SIGINT/SIGTERM (then flush and exit)."""
     config = runtime.settings(ctx)
-    from bot.logging_setup import configure_logging
-
-    configure_logging("DEBUG" if runtime.state(ctx).verbose > 1 else config.logging.level)
+    runtime.configure_service_logging(ctx, config)
 
     async def go() -> None:
         from bot.core.commands import Commands
@@ -40,10 +36,7 @@ def run(
         from bot.core.services.suite import Services
         from bot.serve import build_adapters, serve, transports_of
 
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = runtime.stop_on_signals()
         async with runtime.opened(config) as cohort:
             services = Services.build(cohort, instance=instance_name())
             adapters = build_adapters(

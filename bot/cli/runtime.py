@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
@@ -61,6 +62,22 @@ def settings(ctx: typer.Context) -> Settings:
         return load_settings(state(ctx).config)
     except ConfigError as exc:
         raise fail(str(exc)) from None
+
+
+def configure_service_logging(ctx: typer.Context, config: Settings) -> None:
+    """Logging for a long-running command: the config's level, DEBUG with -vv."""
+    from bot.logging_setup import configure_logging
+
+    configure_logging("DEBUG" if state(ctx).verbose > 1 else config.logging.level)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (call inside the running loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from typing import Annotated
 
 import typer
@@ -36,18 +34,13 @@ def web(
     accepted is written before it exits. See docs/webhook.md.
     """
     config = runtime.settings(ctx)
-    from bot.logging_setup import configure_logging
-
-    configure_logging("DEBUG" if runtime.state(ctx).verbose > 1 else config.logging.level)
+    runtime.configure_service_logging(ctx, config)
 
     async def go() -> None:
         from bot.serve import serve
         from bot.web.server import WebServer
 
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = runtime.stop_on_signals()
         async with runtime.opened(config) as cohort:
             await serve(cohort, {"web": WebServer(cohort, host=host, port=port)}, stop)
 

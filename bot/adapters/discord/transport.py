@@ -38,7 +38,13 @@ import discord
 
 from bot.adapters.discord.render import DiscordMessage, render
 from bot.adapters.discord.translate import PLATFORM
-from bot.core.delivery.transport import Delivery, SendResult, SendStatus
+from bot.core.delivery.transport import (
+    Delivery,
+    SendResult,
+    SendStatus,
+    describe_error,
+    send_all,
+)
 from bot.core.replies import File, Reply
 
 log = logging.getLogger(__name__)
@@ -95,7 +101,7 @@ def retry_after_of(error: discord.HTTPException) -> float | None:
 
 def classify(error: BaseException, kind: str) -> SendResult:
     """The outcome of a delivery of `kind` ("dm" or "channel") that Discord refused."""
-    detail = f"{type(error).__name__}: {error}"
+    detail = describe_error(error)
     if isinstance(error, discord.RateLimited):
         return SendResult(SendStatus.RETRY, retry_after=error.retry_after, error=detail)
     if isinstance(error, discord.Forbidden | discord.NotFound):
@@ -138,29 +144,13 @@ class DiscordTransport:
             )
         if self.client.is_closed() or self.client.user is None:
             return SendResult(SendStatus.RETRY, error="the Discord client is not logged in")
-        sent = 0
-        try:
-            channel = await self._destination(delivery)
-            async for _ in send_reply(channel, delivery.reply):
-                sent += 1
-        except Exception as exc:
-            if sent:
-                log.warning(
-                    "delivery %s: %d messages sent, then %s", delivery.id, sent, type(exc).__name__
-                )
-                return SendResult(
-                    SendStatus.SENT,
-                    error=f"partly sent ({sent} messages), then {type(exc).__name__}: {exc}",
-                )
-            result = classify(exc, delivery.kind)
-            if _is_refusal(exc):
-                log.info("delivery %s %s: %s", delivery.id, result.status.value, result.error)
-            else:
-                log.exception("delivery %s failed unexpectedly", delivery.id)
-            return result
-        if sent == 0:
-            return SendResult(SendStatus.FAILED, error="empty reply: nothing to send")
-        return SendResult(SendStatus.SENT)
+        return await send_all(delivery, self._messages(delivery), classify, _is_refusal)
+
+    async def _messages(self, delivery: Delivery) -> AsyncIterator[discord.Message]:
+        """Find the destination, then send the delivery's messages one by one."""
+        channel = await self._destination(delivery)
+        async for message in send_reply(channel, delivery.reply):
+            yield message
 
     async def _destination(self, delivery: Delivery) -> discord.abc.Messageable:
         """The DM channel or channel a delivery goes to (raises what discord.py raises)."""

@@ -33,7 +33,13 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.adapters.telegram.render import render
-from bot.core.delivery.transport import Delivery, SendResult, SendStatus
+from bot.core.delivery.transport import (
+    Delivery,
+    SendResult,
+    SendStatus,
+    describe_error,
+    send_all,
+)
 from bot.core.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -105,17 +111,9 @@ async def send_reply(
         )
 
 
-def describe(error: BaseException) -> str:
-    """A short description of an error for the outbox ("Forbidden: bot was blocked ...")."""
-    name, message = type(error).__name__, str(error)
-    if not message:
-        return name
-    return message if message.startswith(f"{name}: ") else f"{name}: {message}"
-
-
 def classify(error: BaseException, kind: str) -> SendResult:
     """The outcome of a delivery of `kind` ("dm" or "channel") that Telegram refused."""
-    detail = describe(error)
+    detail = describe_error(error)
     if isinstance(error, RetryAfter):
         return SendResult(SendStatus.RETRY, retry_after=retry_seconds(error), error=detail)
     if dm_closed(error):
@@ -144,25 +142,7 @@ class TelegramTransport:
             return SendResult(
                 SendStatus.FAILED, error=f"not a Telegram delivery: {delivery.platform}"
             )
-        sent = 0
-        try:
-            async for _ in send_reply(self.bot, chat_id_of(delivery.recipient), delivery.reply):
-                sent += 1
-        except Exception as exc:
-            if sent:
-                log.warning(
-                    "delivery %s: %d messages sent, then %s", delivery.id, sent, type(exc).__name__
-                )
-                return SendResult(
-                    SendStatus.SENT,
-                    error=f"partly sent ({sent} messages), then {describe(exc)}",
-                )
-            result = classify(exc, delivery.kind)
-            if isinstance(exc, TelegramError):
-                log.info("delivery %s %s: %s", delivery.id, result.status.value, result.error)
-            else:
-                log.exception("delivery %s failed unexpectedly", delivery.id)
-            return result
-        if sent == 0:
-            return SendResult(SendStatus.FAILED, error="empty reply: nothing to send")
-        return SendResult(SendStatus.SENT)
+        messages = send_reply(self.bot, chat_id_of(delivery.recipient), delivery.reply)
+        return await send_all(
+            delivery, messages, classify, lambda exc: isinstance(exc, TelegramError)
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -52,6 +53,52 @@ class SendResult:
     status: SendStatus
     retry_after: float | None = None
     error: str | None = None
+
+
+def describe_error(error: BaseException) -> str:
+    """A short description of an error for the outbox ("Forbidden: bot was blocked ...")."""
+    name, message = type(error).__name__, str(error)
+    if not message:
+        return name
+    return message if message.startswith(f"{name}: ") else f"{name}: {message}"
+
+
+async def send_all(
+    delivery: Delivery,
+    messages: AsyncIterator[object],
+    classify: Callable[[BaseException, str], SendResult],
+    refused: Callable[[BaseException], bool],
+) -> SendResult:
+    """Drive a platform's sending of one delivery and say what happened.
+
+    `messages` sends the delivery's messages one by one. Once one is out, the delivery
+    is sent even if a later one fails (never repeated: the member saw part of it; the
+    failure is kept in `error`). A failure before the first is classified by the
+    platform's `classify`; `refused` tells a platform's refusal (logged as info) from a
+    bug (logged with its traceback). A reply with nothing to send fails.
+    """
+    sent = 0
+    try:
+        async for _ in messages:
+            sent += 1
+    except Exception as exc:
+        if sent:
+            log.warning(
+                "delivery %s: %d messages sent, then %s", delivery.id, sent, type(exc).__name__
+            )
+            return SendResult(
+                SendStatus.SENT,
+                error=f"partly sent ({sent} messages), then {describe_error(exc)}",
+            )
+        result = classify(exc, delivery.kind)
+        if refused(exc):
+            log.info("delivery %s %s: %s", delivery.id, result.status.value, result.error)
+        else:
+            log.exception("delivery %s failed unexpectedly", delivery.id)
+        return result
+    if sent == 0:
+        return SendResult(SendStatus.FAILED, error="empty reply: nothing to send")
+    return SendResult(SendStatus.SENT)
 
 
 class Transport(Protocol):
