@@ -5,6 +5,10 @@ that outlives its lease becomes `uncertain`, never resent). A global send rate k
 the bot under the platforms' limits; retries back off exponentially and stop after
 `max_attempts`; a member whose DMs are closed is marked unreachable and skipped from
 then on. Each pick in a delivered message becomes an impression (with its token).
+
+Consent is checked again when a DM is about to go out: a member who withdrew DM
+consent (or was erased) after the DM was queued, for example while it waited for
+their quiet hours, gets nothing; the row is `cancelled`.
 """
 
 from __future__ import annotations
@@ -40,12 +44,13 @@ class DispatchReport:
     unreachable: int = 0
     failed: int = 0
     uncertain: int = 0
+    cancelled: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
     def handled(self) -> int:
         """Deliveries this pass took."""
-        return self.sent + self.retried + self.unreachable + self.failed
+        return self.sent + self.retried + self.unreachable + self.failed + self.cancelled
 
 
 class RateLimiter:
@@ -115,6 +120,9 @@ class Dispatcher:
             )
         closed: set[int] = set()  # members found unreachable in this pass
         for item in claimed:
+            if item.kind == "dm" and not self._may_dm(item):
+                await self._cancel(item, "no DM consent at send time", report)
+                continue
             if item.kind == "dm" and item.member_id in closed:
                 result = SendResult(SendStatus.UNREACHABLE, None, "member unreachable")
             else:
@@ -131,7 +139,7 @@ class Dispatcher:
         total = DispatchReport()
         while True:
             report = await self.run_once(campaign=campaign, run_id=run_id, deferred=deferred)
-            for name in ("sent", "retried", "unreachable", "failed", "uncertain"):
+            for name in ("sent", "retried", "unreachable", "failed", "uncertain", "cancelled"):
                 setattr(total, name, getattr(total, name) + getattr(report, name))
             total.errors.extend(report.errors)
             if report.handled == 0 or report.retried == report.handled:
@@ -148,6 +156,23 @@ class Dispatcher:
             if report.handled == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), interval)
+
+    def _may_dm(self, item: outbox.Claimed) -> bool:
+        """Whether the recipient of a claimed DM still consents to DMs in its community."""
+        payload = item.payload
+        community = payload.get("community")
+        if community is None:
+            return False
+        return self.context.cohort.gate.may_dm(
+            payload.get("platform", ""), str(community), str(payload.get("recipient", ""))
+        )
+
+    async def _cancel(self, item: outbox.Claimed, reason: str, report: DispatchReport) -> None:
+        """Close a claimed delivery without sending it."""
+        async with self.context.store.write() as conn:
+            await outbox.finish(conn, item.id, outbox.CANCELLED, self.context.clock(), error=reason)
+        report.cancelled += 1
+        log.info("delivery %d cancelled: %s", item.id, reason)
 
     async def _send(self, item: outbox.Claimed) -> SendResult:
         payload = item.payload

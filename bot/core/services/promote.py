@@ -14,6 +14,7 @@ is written to the audit log, as is every refused attempt.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import logging
 from collections import Counter
@@ -157,7 +158,9 @@ class PromoteService:
             courses = {row["id"]: row for row in await q.course_rows(conn)}
             course = courses.get(course_id)
             if course is None:
-                raise PromotionError(f"unknown or inactive course {course_id!r}")
+                close = difflib.get_close_matches(course_id, list(courses), n=3, cutoff=0.6)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise PromotionError(f"unknown or inactive course {course_id!r}{hint}")
             plan = Plan(
                 course=course, community=community, audience=audience, day=now.date().isoformat()
             )

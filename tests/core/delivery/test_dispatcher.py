@@ -145,6 +145,33 @@ async def test_sent_delivery_is_recorded_with_its_impressions(services: Services
     assert again.handled == 0 and len(transport.sent) == 1
 
 
+async def test_dm_to_a_member_who_withdrew_consent_since_queueing_is_cancelled(
+    services: Services, clock: Clock
+) -> None:
+    """Queued for after quiet hours, then DM consent withdrawn: never sent, row cancelled."""
+    cohort = services.context.cohort
+    await _setup(cohort)
+    withdrawn = await _queue(services, "u1", token="tok-u1", not_before=NOW + timedelta(hours=8))
+    kept = await _queue(services, "u2", token="tok-u2", not_before=NOW + timedelta(hours=8))
+    await write(cohort, consent("u1", True, False, ts=NOW + timedelta(hours=1)))
+    clock.now = NOW + timedelta(hours=9)
+    transport = Recording()
+    report = await Dispatcher(services.context, transport).drain()
+    assert [d.id for d in transport.sent] == [kept]
+    assert (report.sent, report.cancelled) == (1, 1)
+    row = await _row(services, withdrawn)
+    assert (row.status, row.sent_at, row.last_error) == (
+        outbox.CANCELLED,
+        None,
+        "no DM consent at send time",
+    )
+    tokens = await rows(
+        cohort, select(s.interactions.c.token).where(s.interactions.c.kind == "impression")
+    )
+    assert tokens == [("tok-u2",)]
+    assert (await Dispatcher(services.context, transport).drain()).handled == 0
+
+
 async def test_unreachable_member_is_marked_and_never_tried_again(services: Services) -> None:
     """UNREACHABLE: row and member are marked; the member's other queued DMs are not sent."""
     cohort = services.context.cohort

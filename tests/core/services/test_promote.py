@@ -179,6 +179,7 @@ async def test_plan_as_dict_is_a_json_summary(services: Services) -> None:
     ("course", "audience", "expected"),
     [
         ("nope-999", "opted-in", "unknown or inactive course 'nope-999'"),
+        ("rust101", "opted-in", "unknown or inactive course 'rust101' (did you mean rust-101?)"),
         ("rust-101", "channel:c404", "unknown channel 'c404' in discord:g1"),
         ("rust-101", "segment:newcomers", "segments need a trained model: run `cohort train`"),
         ("rust-101", "top:5", "top:N needs a trained model: run `cohort train`"),
