@@ -143,6 +143,10 @@ class Commands:
             "unlink": lambda actor, _: services.links.unlink(actor),
             "help": lambda actor, _: self.help(actor),
         }
+        # Commands with options marked `suggest`, answered while the option is typed.
+        self._suggesters: dict[str, Callable[[Actor, str, str], Awaitable[list[Suggestion]]]] = {
+            "promote": lambda actor, option, typed: services.promote.suggest(actor, option, typed),
+        }
 
     async def run(
         self, actor: Actor, name: str, args: Mapping[str, ArgValue] | None = None
@@ -181,14 +185,16 @@ class Commands:
     ) -> list[Suggestion]:
         """Values for `option` of `command` matching `typed` so far (none on any failure)."""
         spec = BY_NAME.get(command)
-        if spec is None or not any(o.name == option and o.suggest for o in spec.options):
+        suggester = self._suggesters.get(command)
+        if spec is None or suggester is None:
+            return []
+        if not any(o.name == option and o.suggest for o in spec.options):
             return []
         try:
-            if command == "promote":
-                return await self.services.promote.suggest(actor, option, typed)
+            return await suggester(actor, option, typed)
         except Exception:
             log.exception("suggestions for /%s %s failed", command, option)
-        return []
+            return []
 
     async def start(self, actor: Actor, payload: str | None) -> Reply:
         """Telegram's `/start [payload]`: deep-link opt-in, else a welcome."""

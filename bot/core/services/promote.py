@@ -114,8 +114,9 @@ class Plan:
         Every blocking rule is listed, with 0 where it blocked nobody, so a preview
         always says what was checked.
         """
-        if self.audience.kind == "channel":
-            return {"audience": 1, "deliverable": 1, "deferred": 0}
+        if self.audience.kind == "channel":  # one post: no member rules apply
+            out = {"audience": 1, "deliverable": 1, "deferred": 0}
+            return out | {f"blocked_{reason}": 0 for reason in BLOCKING_RULES}
         reasons = Counter(v.blocked for v in self.verdicts.values())
         out = {
             "audience": len(self.members),

@@ -299,8 +299,16 @@ async def test_channel_audience_posts_once_framed_by_the_channel_topics(
         await _g1(services), "rust-async", Audience.parse("channel:c1")
     )
     assert plan.channel_terms[:2] == ["rust", "tokio"] and len(plan.channel_terms) == 3
-    assert plan.counts() == {"audience": 1, "deliverable": 1, "deferred": 0}
     assert plan.as_dict()["channel_topics"] == plan.channel_terms
+    assert plan.counts() == {
+        "audience": 1,
+        "deliverable": 1,
+        "deferred": 0,
+        "blocked_no_consent": 0,
+        "blocked_unreachable": 0,
+        "blocked_capped": 0,
+        "blocked_cooldown": 0,
+    }
     draft = _draft(await services.promote.preview(MOD, "rust-async", "channel:c1"))
     assert _text(await services.promote.confirm(MOD, draft)) == "Posted in the channel."
     await services.promote.confirm(MOD, draft)
