@@ -1,9 +1,15 @@
-"""Ranking quality on real enrolments: MOOCCubeX (97,722 members, 1.18 M enrolments).
+"""Ranking quality on real enrolments: MOOCCubeX (97,722 members, 1.09 M enrolments).
 
-Reads `../shared/datasets/mooccubex/` (see its README): `train.txt` (member then
-courses) and `test.txt` (one held-out course per member, leave-one-out). Every model
-is fitted on train and ranks ALL courses for ALL members, training courses removed;
-HR@10 and NDCG@10 count the held-out course in the top 10.
+Reads `../shared/datasets/mooccubex/` (see its README; the corrected file): `train.txt`
+(member then courses, in time order) and `test.txt` (each member's next course).
+Every model is fitted on train and ranks ALL courses for ALL members, training
+courses removed; HR@10 and NDCG@10 count the held-out course in the top 10.
+
+Time order: the file has no dates, so the loader gives each member's enrolments a
+synthetic clock, timestamps 1, 2, 3, ... in line order, stored as the events'
+purchase times (`Dataset.events`) exactly as imported purchases' times are. Cohort's
+ranker uses the order only through those timestamps (recency-weighted item-item
+rows, the next-item model); popularity and ALS ignore it.
 
 Models, each in its own process (so fit time, scoring time and peak RSS are its
 own): popularity, implicit ALS (128 factors, 15 iterations, reg 0.05, alpha 2)
@@ -39,14 +45,21 @@ def load(folder: Path) -> tuple[Any, dict[int, Any]]:
 
     members: list[str] = []
     courses: list[str] = []
+    clock: list[float] = []
+    # The file has no dates, only each member's enrolments in time order: a synthetic
+    # clock gives the k-th enrolment on a line timestamp k, so Cohort sees the order
+    # through the purchase times it stores (only the order within a member matters).
     for line in (folder / "train.txt").read_text().splitlines():
         parts = line.split()
         members.extend([parts[0]] * (len(parts) - 1))
         courses.extend(parts[1:])
+        clock.extend(range(1, len(parts)))
     tests = [line.split() for line in (folder / "test.txt").read_text().splitlines() if line]
     member_map = IdMap.of([*members, *(t[0] for t in tests)])
     course_map = IdMap.of([*courses, *(t[1] for t in tests)])
-    data = Dataset.from_events(members, courses, members=member_map, courses=course_map)
+    data = Dataset.from_events(
+        members, courses, timestamps=clock, members=member_map, courses=course_map
+    )
     held = {
         int(member_map.index[m]): np.asarray([course_map.index[c]], dtype=np.int64)
         for m, c in tests
@@ -88,8 +101,12 @@ def run_model(name: str, folder: str) -> dict[str, Any]:
         }
         result["validation"] = ranker.validation_
         item = next(c for c in ranker.components_ if c.name == "itemitem")
-        result["itemitem_chosen"] = {"dropout": item.dropout_, "l2": item.l2_}
+        result["itemitem_chosen"] = {"dropout": item.dropout_, "l2": item.l2_, "decay": item.decay_}
         result["itemitem_tuning"] = getattr(item, "tuning_", {})
+        sequence = next((c for c in ranker.components_ if c.name == "sequence"), None)
+        if sequence is not None:
+            result["sequence_chosen"] = {"decay": sequence.decay_, "l2": sequence.l2_}
+            result["sequence_tuning"] = getattr(sequence, "tuning_", {})
         # Each fitted component alone on the same test (no refit): what it contributes.
         result["components_on_test"] = {
             c.name: round(evaluate(c, Split(train=data, held_out=held), k=10, fit=False).ndcg, 4)
@@ -141,11 +158,15 @@ def main() -> None:
     print(f"Cohort components alone on test (NDCG@10): {cohort.get('components_on_test')}")
     print(
         f"Item-item chose {cohort.get('itemitem_chosen')} on validation "
-        f"(validation NDCG@10 by dropout/l2: {cohort.get('itemitem_tuning')})"
+        f"(validation NDCG@10 by dropout/l2/decay: {cohort.get('itemitem_tuning')})"
+    )
+    print(
+        f"Next-item chose {cohort.get('sequence_chosen')} on validation "
+        f"(validation NDCG@10 by decay/l2: {cohort.get('sequence_tuning')})"
     )
     ratio = cohort["ndcg"] / als["ndcg"]
     checks = [
-        ("NDCG@10 >= 1.25 x ALS", ratio >= 1.25, f"{ratio:.3f}x"),
+        ("NDCG@10 >= 1.50 x ALS", ratio >= 1.50, f"{ratio:.3f}x"),
         ("training <= 120 s", cohort["fit_seconds"] <= 120, f"{cohort['fit_seconds']:.1f} s"),
         (
             "scoring all members <= 30 s",

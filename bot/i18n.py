@@ -50,6 +50,7 @@ from datetime import datetime as _DateTime
 from datetime import tzinfo
 from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
@@ -307,3 +308,133 @@ def _translator_for(locale: str) -> Translator:
 def translator(locale: str | None) -> Translator:
     """The (cached) translator for a platform locale string, normalised first."""
     return _translator_for(normalize_locale(locale))
+
+
+# -- segment names -----------------------------------------------------------------------
+
+
+def N_(message: str) -> str:
+    """Mark `message` for extraction; it is translated later, where it is shown."""
+    return message
+
+
+# Trait label (as `recsys.segments` stores it) -> its short label and its description
+# template (fields: ratio, value, often), both msgids.
+_SEGMENT_TRAITS: dict[str, tuple[str, str]] = {
+    "answer often": (N_("answer often"), N_("answer {ratio}× the average")),
+    "helpful answers": (N_("helpful answers"), N_("{ratio}× the average helpful answers")),
+    "ask often": (N_("ask often"), N_("ask {ratio}× the average")),
+    "very active": (N_("very active"), N_("post {ratio}× the average")),
+    "rarely post": (N_("rarely post"), N_("rarely post ({value} messages each)")),
+    "on many days": (N_("on many days"), N_("active on {value} days each")),
+    "reply a lot": (N_("reply a lot"), N_("reply {ratio}× the average")),
+    "mention others": (N_("mention others"), N_("mention others {ratio}× the average")),
+    "many channels": (N_("many channels"), N_("post in {value} channels each")),
+    "well received": (N_("well received"), N_("receive {ratio}× the average reactions")),
+    "get replies": (N_("get replies"), N_("get {ratio}× the average replies")),
+    "often mentioned": (N_("often mentioned"), N_("mentioned {ratio}× the average")),
+    "react a lot": (N_("react a lot"), N_("give {ratio}× the average reactions")),
+    "gone quiet": (N_("gone quiet"), N_("quiet for {value} days on average")),
+    "long-standing": (N_("long-standing"), N_("members for {value} days on average")),
+    "recently joined": (N_("recently joined"), N_("joined {value} days ago on average")),
+    "nights": (N_("nights"), N_("{often} at night")),
+    "mornings": (N_("mornings"), N_("{often} mornings")),
+    "afternoons": (N_("afternoons"), N_("{often} afternoons")),
+    "evenings": (N_("evenings"), N_("{often} evenings")),
+    "weekends": (N_("weekends"), N_("{often} on weekends")),
+}
+# Decimals shown for `{value}` per trait (counts of days are whole, messages per member not).
+_SEGMENT_VALUE_DIGITS: dict[str, int] = {"rarely post": 1, "many channels": 1}
+_SEGMENT_ROLES: dict[str, str] = {
+    "helpers": N_("helpers"),
+    "askers": N_("askers"),
+    "regulars": N_("regulars"),
+    "lurkers": N_("lurkers"),
+    "repliers": N_("repliers"),
+    "explorers": N_("explorers"),
+    "cheerleaders": N_("cheerleaders"),
+    "veterans": N_("veterans"),
+    "newcomers": N_("newcomers"),
+}
+
+
+class SegmentText(Protocol):
+    """What `segment_name` and `segment_description` read (`recsys.segments.Segment`)."""
+
+    @property
+    def id(self) -> int: ...  # noqa: D102
+    @property
+    def name(self) -> str: ...  # noqa: D102
+    @property
+    def description(self) -> str: ...  # noqa: D102
+    @property
+    def size(self) -> int: ...  # noqa: D102
+    @property
+    def top_terms(self) -> tuple[str, ...]: ...  # noqa: D102
+    @property
+    def traits(self) -> tuple[str, ...]: ...  # noqa: D102
+    @property
+    def head(self) -> str: ...  # noqa: D102
+    @property
+    def role(self) -> str: ...  # noqa: D102
+    @property
+    def facts(self) -> tuple[tuple[str, float, float], ...]: ...  # noqa: D102
+    @property
+    def qualifier(self) -> str: ...  # noqa: D102
+    @property
+    def numbered(self) -> bool: ...  # noqa: D102
+
+
+def _segment_trait(t: Translator, label: str) -> str:
+    known = _SEGMENT_TRAITS.get(label)
+    return t(known[0]) if known else label
+
+
+def segment_name(t: Translator, segment: SegmentText, *, alone: bool = False) -> str:
+    """A segment's name in `t`'s language ("Rust helpers — evenings, answer often").
+
+    `alone` is for the only segment of a community ("Everyone"). Segments saved before
+    names had parts (no traits and no head) keep their stored English name.
+    """
+    if t.locale == DEFAULT_LOCALE or not (segment.traits or segment.head or segment.role):
+        return segment.name
+    if alone or segment.name.startswith("Everyone"):
+        base = t("Everyone")
+    else:
+        role = _SEGMENT_ROLES.get(segment.role)
+        if segment.head:
+            base = t("{term} {role}", term=segment.head, role=t(role) if role else t("members"))
+        else:
+            base = t(role) if role else t("Members")
+    shown = [_segment_trait(t, label) for label in segment.traits[:2]]
+    name = t("{name} — {traits}", name=base, traits=t(", ").join(shown)) if shown else base
+    if segment.qualifier:
+        qualifier = _segment_trait(t, segment.qualifier)
+        name = t("{name} ({detail})", name=name, detail=qualifier)
+    if segment.numbered:
+        name = f"{name} #{segment.id}"
+    return name
+
+
+def segment_description(t: Translator, segment: SegmentText) -> str:
+    """A segment's one-line description in `t`'s language ("31 members · answer 1.7× ...")."""
+    if t.locale == DEFAULT_LOCALE or not (segment.facts or segment.top_terms):
+        return segment.description
+    parts = [t.plural("{n} member", "{n} members", segment.size)]
+    for label, value, average in segment.facts:
+        known = _SEGMENT_TRAITS.get(label)
+        if known is None:
+            continue
+        ratio = value / average if average > 0 else float("nan")
+        parts.append(
+            t(
+                known[1],
+                ratio=t.number(ratio, 0 if ratio >= 10 else 1),
+                value=t.number(value, _SEGMENT_VALUE_DIGITS.get(label, 0)),
+                often=t("mostly") if value >= 0.5 else t("often"),
+            )
+        )
+    if segment.top_terms:
+        terms = t(", ").join(segment.top_terms[:3])
+        parts.append(t("talk about {terms}", terms=terms))
+    return " · ".join(parts)

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from recsys.engagement import ChatActivity
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -61,7 +65,8 @@ class Dataset:
     `events` optionally keeps the interactions as a time-stamped list (member row,
     course row, weight, epoch seconds) for temporal splits and recency.
     `member_features`/`course_features` are dense; `member_topics`/`course_topics`
-    are rows of one text space (see `recsys.topics`).
+    are rows of one text space (see `recsys.topics`). `chat` optionally keeps the
+    messages as implicit feedback (see `recsys.engagement`): what members talk about.
     """
 
     members: IdMap
@@ -72,6 +77,7 @@ class Dataset:
     member_topics: sp.csr_matrix | FloatArray | None = None
     course_topics: sp.csr_matrix | FloatArray | None = None
     events: tuple[IntArray, IntArray, FloatArray, npt.NDArray[np.float64]] | None = None
+    chat: ChatActivity | None = None
 
     def __post_init__(self) -> None:
         shape = (len(self.members), len(self.courses))
@@ -156,6 +162,7 @@ class Dataset:
             course_features=self.course_features,
             member_topics=None if topics is None else topics[keep],
             course_topics=self.course_topics,
+            chat=None if self.chat is None else self.chat.without_members(keep),
         )
 
 

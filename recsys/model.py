@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recsys.rankers.blend import BlendRanker
+from recsys.rankers.chat import ChatRanker
 from recsys.rankers.content import ContentRanker
 from recsys.rankers.hybrid import HybridRanker
 from recsys.rankers.itemitem import ItemItemRanker
 from recsys.rankers.popularity import PopularityRanker
+from recsys.rankers.sequence import NextItemRanker
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,11 @@ class RankingConfig:
     item_dropout: float = 0.25  # used when there is too little data to tune on
     item_l2: float = 50.0
     item_tune: bool = True
+    item_decay: float = 1.0  # recency weight per enrolment back; tuned when there are times
+    sequence_decay: float = 0.6  # next-item model: used when there is too little data to tune on
+    sequence_l2: float = 0.1
+    sequence_tune: bool = True
+    hybrid: bool = False  # the Keras two-tower model: off unless asked (see docs)
     hybrid_dim: int = 48
     hybrid_epochs: int = 1
     hybrid_batch: int = 2048
@@ -35,14 +42,8 @@ class RankingConfig:
 def default_ranker(config: RankingConfig | None = None) -> BlendRanker:
     """The blend `cohort train` fits (unfitted)."""
     config = config or RankingConfig()
-    return BlendRanker(
-        components=[
-            ItemItemRanker(
-                dropout=config.item_dropout,
-                l2=config.item_l2,
-                tune=config.item_tune,
-                seed=config.seed,
-            ),
+    hybrid = (
+        [
             HybridRanker(
                 dim=config.hybrid_dim,
                 epochs=config.hybrid_epochs,
@@ -51,12 +52,31 @@ def default_ranker(config: RankingConfig | None = None) -> BlendRanker:
                 min_steps=config.hybrid_min_steps,
                 seed=config.seed,
                 threads=config.threads,
+            )
+        ]
+        if config.hybrid
+        else []
+    )
+    return BlendRanker(
+        components=[
+            ItemItemRanker(
+                dropout=config.item_dropout,
+                l2=config.item_l2,
+                tune=config.item_tune,
+                seed=config.seed,
+                decay=config.item_decay,
             ),
+            NextItemRanker(
+                decay=config.sequence_decay,
+                l2=config.sequence_l2,
+                tune=config.sequence_tune,
+                seed=config.seed,
+            ),
+            ChatRanker(seed=config.seed),
+            *hybrid,
             ContentRanker(),
             PopularityRanker(),
         ],
         validation_members=config.validation_members,
         seed=config.seed,
-        # With too few purchases to tune on: text first, then co-choice, a little of the rest.
-        default_weights=(1.0, 0.5, 1.0, 0.25),
     )

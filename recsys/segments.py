@@ -59,6 +59,9 @@ _NAME_TRAITS: Final = 2
 _DESCRIPTION_TRAITS: Final = 3
 _DESCRIPTION_TERMS: Final = 3
 _TOP_TERMS: Final = 5
+_TERM_SUPPORT: Final = 0.2  # share of a segment's members who must use a term
+_TERM_MIN_MEMBERS: Final = 2  # ... and at least this many of them
+_TERM_LIFT: Final = 1.5  # a term's mean weight in the segment over the rest's
 _CHUNK: Final = 1 << 22  # distance matrix elements per block in the silhouette
 _STATE_FORMAT: Final = 1
 
@@ -67,8 +70,16 @@ _STATE_FORMAT: Final = 1
 class Segment:
     """One segment as shown to operators.
 
-    `traits` are short labels ("answer often", "evenings"), strongest first;
-    `top_terms` are the terms the segment uses more than everyone else.
+    `name` and `description` are in English; `bot.i18n.segment_name` and
+    `segment_description` render them in a member's or moderator's language from the
+    parts kept here. `traits` are short labels ("answer often", "evenings"), strongest
+    first (the name shows the first two); `top_terms` are the terms that distinguish the
+    segment from the rest of the community; `head` is the term the name leads with ("" when
+    no term is distinctive enough and the name comes from activity alone), `role` the
+    noun it ends with ("helpers"; "" for "members"), `facts` the (trait label, segment
+    mean, community mean) behind each trait of the description, `qualifier` the trait or
+    term added to tell two otherwise equal names apart and `numbered` whether the id had
+    to be added as well.
     """
 
     id: int
@@ -77,6 +88,11 @@ class Segment:
     size: int
     top_terms: tuple[str, ...]
     traits: tuple[str, ...]
+    head: str = ""
+    role: str = ""
+    facts: tuple[tuple[str, float, float], ...] = ()
+    qualifier: str = ""
+    numbered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -608,6 +624,14 @@ class SegmentModel:
                 size=int(s["size"]),
                 top_terms=tuple(str(t) for t in s["top_terms"]),
                 traits=tuple(str(t) for t in s["traits"]),
+                head=str(s.get("head", "")),
+                role=str(s.get("role", "")),
+                facts=tuple(
+                    (str(label), float(value), float(average))
+                    for label, value, average in s.get("facts", ())
+                ),
+                qualifier=str(s.get("qualifier", "")),
+                numbered=bool(s.get("numbered", False)),
             )
             for s in state["segments"]
         ]
@@ -740,9 +764,15 @@ def _check_topics(
 
 
 def _has_signal(topics: TopicMatrix) -> bool:
+    """Whether the topic rows differ at all (identical rows cannot separate anyone)."""
     if sp.issparse(topics):
-        return bool(topics.count_nonzero() > 0)
-    return bool(np.any(topics))
+        if topics.count_nonzero() == 0:
+            return False
+        first = sp.csr_matrix(topics[0])
+        ones = sp.csr_matrix(np.ones((topics.shape[0], 1)))
+        return bool(abs(topics - ones @ first).max() > _TINY)
+    dense = np.asarray(topics)
+    return bool(np.any(dense)) and bool(np.any(np.abs(dense - dense[:1]) > _TINY))
 
 
 def _dense(matrix: Any) -> FloatArray:
@@ -937,38 +967,51 @@ def _describe(
 
     names: list[str] = []
     extras: list[list[str]] = []
+    heads: list[str] = []
+    roles: list[str] = []
     for s in range(k):
         traits = chosen[s]
         labels_text = [t.label for t in traits]
-        role = next((t.role for t in traits if t.role), None)
+        role = next((t.role for t in traits if t.role), None) or ""
+        head = top_terms[s][0] if top_terms[s] and k > 1 else ""
+        heads.append(head)
+        roles.append(role if k > 1 else "")
         if k == 1:
             base = "Everyone"
         else:
-            head = top_terms[s][0] if top_terms[s] else ""
             base = " ".join(p for p in (head, role or ("members" if head else "Members")) if p)
             base = base[:1].upper() + base[1:]
         shown = labels_text[:_NAME_TRAITS]
         names.append(f"{base} — {', '.join(shown)}" if shown else base)
         extras.append(labels_text[_NAME_TRAITS:] + list(top_terms[s][1:]))
-    names = _distinct(names, extras, [int(i) for i in ids])
+    marks = _disambiguate(names, extras, [int(i) for i in ids])
 
     segments: list[Segment] = []
     for s in range(k):
         size = int(sizes[s])
         parts = [f"{size} member" if size == 1 else f"{size} members"]
+        facts: list[tuple[str, float, float]] = []
         for trait in chosen[s][:_DESCRIPTION_TRAITS]:
             column = ACTIVITY_COLUMNS.index(trait.column)
-            parts.append(_phrase(trait, float(segment_raw[s, column]), float(overall_raw[column])))
+            value, average = float(segment_raw[s, column]), float(overall_raw[column])
+            facts.append((trait.label, value, average))
+            parts.append(_phrase(trait, value, average))
         if top_terms[s]:
             parts.append("talk about " + ", ".join(top_terms[s][:_DESCRIPTION_TERMS]))
+        name, qualifier, numbered = marks[s]
         segments.append(
             Segment(
                 id=int(ids[s]),
-                name=names[s],
+                name=name,
                 description=" · ".join(parts),
                 size=size,
                 top_terms=top_terms[s],
                 traits=tuple(t.label for t in chosen[s][:_DESCRIPTION_TRAITS]),
+                head=heads[s],
+                role=roles[s],
+                facts=tuple(facts),
+                qualifier=qualifier,
+                numbered=numbered,
             )
         )
     return segments
@@ -977,18 +1020,46 @@ def _describe(
 def _top_terms(
     topics: TopicMatrix | None, terms: Sequence[str] | None, labels: IntArray, k: int
 ) -> list[tuple[str, ...]]:
-    """Terms each segment uses more than everyone (by mean TF-IDF difference)."""
+    """The terms that distinguish each segment from the rest of the community, best first.
+
+    A term qualifies when at least `_TERM_SUPPORT` of the segment's members (and at
+    least 2) use it, and its mean weight in the segment's topic rows is `_TERM_LIFT`
+    times its mean weight in the rest of the community. Rows are normalised per member,
+    so a segment that simply writes more does not make every common word its own.
+    Qualifying terms are ranked by the difference of those means, broad use breaking
+    ties. Stop words and words too common to name a topic ("适合", "使用", see
+    `recsys.text.is_generic`) never qualify. A term that everyone uses ("hello",
+    "error" in a help forum) has no lift; a segment with no qualifying term is named after its
+    activity alone. A single segment has no rest: its most widely used terms describe it.
+    """
+    from recsys.text import is_generic
+
     if topics is None or terms is None or int(topics.shape[1]) == 0:
         return [() for _ in range(k)]
-    means = _group_means(topics, labels, k)
-    overall = _dense(topics.mean(axis=0)).ravel()
+    matrix = sp.csr_matrix(topics, dtype=np.float64)
+    present = (abs(matrix) > _TINY).astype(np.float64)
+    sizes = np.bincount(labels, minlength=k).astype(np.float64)
+    users = _group_means(present, labels, k) * sizes[:, None]  # members using each term
+    sums = _group_means(matrix, labels, k) * sizes[:, None]  # summed weight of each term
+    allowed = np.fromiter((not is_generic(str(t)) for t in terms), bool, len(terms))
+    n = float(labels.size)
     result: list[tuple[str, ...]] = []
     for s in range(k):
-        # A single segment has no "everyone else": its most used terms describe it.
-        lift = means[s] if k == 1 else means[s] - overall
-        eligible = np.flatnonzero((lift > _TINY) & (means[s] > 0))
-        best = eligible[np.lexsort((eligible, -lift[eligible]))][:_TOP_TERMS]
-        result.append(tuple(str(terms[i]) for i in best))
+        mean = sums[s] / sizes[s]
+        if k == 1:
+            eligible = np.flatnonzero(allowed & (users[s] > 0))
+            best = eligible[np.lexsort((eligible, -mean[eligible], -users[s][eligible]))]
+            result.append(tuple(str(terms[i]) for i in best[:_TOP_TERMS]))
+            continue
+        rest_n = max(n - sizes[s], 1.0)
+        rest = (sums.sum(axis=0) - sums[s]) / rest_n
+        support = max(_TERM_MIN_MEMBERS, math.ceil(_TERM_SUPPORT * sizes[s]))
+        eligible = np.flatnonzero(
+            allowed & (users[s] >= support) & (mean >= _TERM_LIFT * rest) & (mean > rest)
+        )
+        gain = mean - rest
+        best = eligible[np.lexsort((eligible, -users[s][eligible], -gain[eligible]))]
+        result.append(tuple(str(terms[i]) for i in best[:_TOP_TERMS]))
     return result
 
 
@@ -1002,13 +1073,22 @@ def _phrase(trait: _Trait, value: float, average: float) -> str:
 
 def _distinct(names: list[str], extras: list[list[str]], ids: list[int]) -> list[str]:
     """Make names unique: add the next trait or term, then the id if that is not enough."""
+    return [name for name, _, _ in _disambiguate(names, extras, ids)]
+
+
+def _disambiguate(
+    names: list[str], extras: list[list[str]], ids: list[int]
+) -> list[tuple[str, str, bool]]:
+    """Each unique name with the qualifier added to it ("" for none) and whether the id was."""
     counts = Counter(names)
-    result = []
+    qualified: list[tuple[str, str]] = []
     for name, extra in zip(names, extras, strict=True):
         if counts[name] > 1 and extra:
-            name = f"{name} ({extra[0]})"
-        result.append(name)
-    counts = Counter(result)
+            qualified.append((f"{name} ({extra[0]})", extra[0]))
+        else:
+            qualified.append((name, ""))
+    counts = Counter(name for name, _ in qualified)
     return [
-        f"{name} #{i}" if counts[name] > 1 else name for name, i in zip(result, ids, strict=True)
+        (f"{name} #{i}", qualifier, True) if counts[name] > 1 else (name, qualifier, False)
+        for (name, qualifier), i in zip(qualified, ids, strict=True)
     ]

@@ -2,7 +2,7 @@
 
 A `TextEncoder` turns documents into L2-normalised row vectors; `TfidfEncoder`
 (scikit-learn TF-IDF over `recsys.text.tokenize`, which keeps `c++`, `node.js`,
-`k8s` and splits Chinese into character bigrams) is the default. Anything with
+`k8s` and segments Chinese into words with jieba) is the default. Anything with
 the same three methods can replace it, e.g. a sentence-embedding model, without
 touching callers: they only use `fit`, `transform` and `terms`.
 
@@ -13,6 +13,7 @@ a match by the terms that contribute most to it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Self, TypeAlias
@@ -22,6 +23,8 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from recsys.text import tokenize
+
+log = logging.getLogger(__name__)
 
 Matrix: TypeAlias = sp.csr_matrix | npt.NDArray[np.float32]
 
@@ -47,7 +50,16 @@ def _identity(tokens: list[str]) -> list[str]:
 
 
 class TfidfEncoder:
-    """TF-IDF with Cohort's programming-aware tokenizer (sublinear tf, L2 norm)."""
+    """TF-IDF with Cohort's programming-aware tokenizer (sublinear tf, L2 norm).
+
+    When `min_df`/`max_df` prune every term (a catalog of "Course 1" ... "Course 3000"
+    with no description shares all its words), the vocabulary is learnt again with no
+    pruning; when the documents hold no term at all, the vocabulary is empty and every
+    document encodes to a row of zero columns (callers then have no text signal).
+    """
+
+    vectorizer_: Any
+    terms_: list[str]
 
     def __init__(self, *, min_df: int = 2, max_df: float = 0.5, max_features: int = 50_000) -> None:
         self.min_df = min_df
@@ -58,22 +70,42 @@ class TfidfEncoder:
         """Learn vocabulary and idf from `documents`."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
+        tokens = [tokenize(doc) for doc in documents]
         min_df = self.min_df if len(documents) >= 10 * self.min_df else 1
         max_df = self.max_df if len(documents) >= 20 else 1.0
-        self.vectorizer_ = TfidfVectorizer(
-            analyzer=_identity,
-            min_df=min_df,
-            max_df=max_df,
-            max_features=self.max_features,
-            sublinear_tf=True,
-            dtype=np.float32,
-        )
-        self.vectorizer_.fit([tokenize(doc) for doc in documents])
-        self.terms_ = list(self.vectorizer_.get_feature_names_out())
+        self.vectorizer_ = None
+        self.terms_ = []
+        if not any(tokens):
+            log.warning("no terms in %d documents: topics carry no text signal", len(tokens))
+            return self
+        for attempt in ((min_df, max_df), (1, 1.0)):
+            vectorizer = TfidfVectorizer(
+                analyzer=_identity,
+                min_df=attempt[0],
+                max_df=attempt[1],
+                max_features=self.max_features,
+                sublinear_tf=True,
+                dtype=np.float32,
+            )
+            try:
+                vectorizer.fit(tokens)
+            except ValueError as error:  # "After pruning, no terms remain" and kin
+                log.warning(
+                    "TF-IDF with min_df=%s, max_df=%s kept no term (%s); retrying without pruning",
+                    attempt[0],
+                    attempt[1],
+                    error,
+                )
+                continue
+            self.vectorizer_ = vectorizer
+            self.terms_ = list(vectorizer.get_feature_names_out())
+            break
         return self
 
     def transform(self, documents: Sequence[str]) -> sp.csr_matrix:
-        """Sparse TF-IDF rows (L2-normalised)."""
+        """Sparse TF-IDF rows (L2-normalised); zero columns when the vocabulary is empty."""
+        if self.vectorizer_ is None or not documents:  # sklearn refuses zero documents
+            return sp.csr_matrix((len(documents), len(self.terms_)), dtype=np.float32)
         return self.vectorizer_.transform([tokenize(doc) for doc in documents]).tocsr()
 
     def terms(self) -> list[str] | None:
@@ -82,9 +114,14 @@ class TfidfEncoder:
 
     def state(self) -> dict[str, Any]:
         """What is needed to rebuild the fitted encoder (for artifacts, no pickle)."""
+        idf = (
+            np.zeros(0, np.float32)
+            if self.vectorizer_ is None
+            else self.vectorizer_.idf_.astype(np.float32)
+        )
         return {
             "terms": self.terms_,
-            "idf": self.vectorizer_.idf_.astype(np.float32),
+            "idf": idf,
             "min_df": self.min_df,
             "max_df": self.max_df,
             "max_features": self.max_features,
@@ -101,11 +138,14 @@ class TfidfEncoder:
             max_features=int(state["max_features"]),
         )
         terms = [str(t) for t in state["terms"]]
+        encoder.terms_ = terms
+        encoder.vectorizer_ = None
+        if not terms:
+            return encoder
         vectorizer = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, dtype=np.float32)
         vectorizer.vocabulary_ = {term: i for i, term in enumerate(terms)}
         vectorizer.idf_ = np.asarray(state["idf"], dtype=np.float32)
         encoder.vectorizer_ = vectorizer
-        encoder.terms_ = terms
         return encoder
 
 

@@ -20,8 +20,9 @@ from bot.cli import runtime
 
 if TYPE_CHECKING:
     from bot.config import Settings
+    from bot.training.facade import TrainedModel
     from bot.training.inputs import TrainingInputs
-    from bot.training.train import Bundle, CommunityModels
+    from bot.training.train import CommunityModels
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -49,11 +50,12 @@ def _erased_meanwhile(config: Settings, keys: Sequence[str]) -> list[str]:
     return runtime.run(go())
 
 
-def _bundle(config: Settings) -> Bundle:
-    from bot.training.artifacts import NoModel, load_bundle
+def _model(config: Settings) -> TrainedModel:
+    from bot.training.artifacts import NoModel
+    from bot.training.facade import TrainedModel
 
     try:
-        return load_bundle(config.artifacts_path)
+        return TrainedModel.load(config.artifacts_path, config.recommend)
     except NoModel as exc:
         raise runtime.fail(str(exc)) from None
 
@@ -77,6 +79,7 @@ def train(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     from bot.errors import CohortError
     from bot.training.artifacts import NoModel, forget_in_bundle, load_bundle, save_bundle
+    from bot.training.facade import TrainedModel
     from bot.training.train import train as run_training
 
     config = runtime.settings(ctx)
@@ -103,7 +106,7 @@ def train(ctx: typer.Context, as_json: JsonOption = False) -> None:
             )
         except CohortError as exc:
             raise runtime.fail(str(exc)) from None
-        gone = _erased_meanwhile(config, bundle.ranker.members_.ids)
+        gone = _erased_meanwhile(config, TrainedModel(bundle, config.recommend).member_keys())
         if gone:
             forget_in_bundle(bundle, gone)
         path = save_bundle(bundle, config.artifacts_path)
@@ -163,7 +166,6 @@ def recommend(
     """Course picks for one member, or for everyone with --all (one JSON line each)."""
     from bot.core.refs import parse_member_ref
     from bot.errors import MemberRefInvalid
-    from bot.training.recommender import build_recommender
 
     config = runtime.settings(ctx)
     if as_json:
@@ -171,11 +173,10 @@ def recommend(
     if (member is None) == (not all_members):
         raise runtime.fail("give a member (platform:id) or --all, not both", 2)
     count = k or config.recommend.k
-    bundle = _bundle(config)
-    recommender = build_recommender(bundle, config.recommend)
+    model = _model(config)
     day = datetime.now(UTC).date().isoformat()
     if all_members:
-        _recommend_all(config, bundle, recommender, count, day, output)
+        _recommend_all(config, model, count, day, output)
         return
     assert member is not None
     try:
@@ -195,9 +196,9 @@ def recommend(
             f"{ref} is not a stored member (members are stored only after they consent)"
         )
     key = str(known.id)
-    trained = key in bundle.ranker.members_
-    [picks] = recommender.recommend([key], count, languages=bundle.member_languages, day=day)
-    titles = {course.id: course.title for course in bundle.courses}
+    trained = model.knows(key)
+    [picks] = model.recommend([key], count, day=day)
+    titles = {course.id: course.title for course in model.courses()}
     rows = [{"course": p.course, "score": p.score, "why": p.why} for p in picks]
     if output is not Format.table:
         line = {"member": str(ref), "courses": rows}
@@ -222,10 +223,8 @@ def recommend(
         )
 
 
-def _recommend_all(
-    config: Settings, bundle: Bundle, recommender: Any, k: int, day: str, output: Format
-) -> None:
-    keys = list(bundle.ranker.members_.ids)
+def _recommend_all(config: Settings, model: TrainedModel, k: int, day: str, output: Format) -> None:
+    keys = model.member_keys()
 
     async def refs() -> dict[int, Any]:
         from bot.store.members import members_by_id
@@ -238,7 +237,7 @@ def _recommend_all(
     everything: list[dict[str, Any]] = []
     for start in range(0, len(keys), 1000):
         chunk = keys[start : start + 1000]
-        picks = recommender.recommend(chunk, k, languages=bundle.member_languages, day=day)
+        picks = model.recommend(chunk, k, day=day)
         for key, member_picks in zip(chunk, picks, strict=True):
             line = {
                 "member": known[int(key)].ref,
@@ -255,14 +254,12 @@ def _recommend_all(
     sys.stdout.flush()
 
 
-def _communities(bundle: Bundle, community: str | None) -> list[CommunityModels]:
+def _communities(model: TrainedModel, community: str | None) -> list[CommunityModels]:
     chosen = [
-        models
-        for key, models in bundle.communities.items()
-        if community is None or key == community
+        models for key, models in model.communities.items() if community is None or key == community
     ]
     if community is not None and not chosen:
-        known = ", ".join(bundle.communities) or "none"
+        known = ", ".join(model.communities) or "none"
         raise runtime.fail(f"unknown community {community!r} (trained: {known})")
     return chosen
 
@@ -273,25 +270,47 @@ CommunityOption = Annotated[
 ]
 
 
+def _community_locales(config: Settings) -> dict[str, str | None]:
+    """Each stored community's language setting, by `platform:id`."""
+
+    async def go() -> dict[str, str | None]:
+        from bot.store import engagement as q
+
+        async with runtime.opened(config) as cohort, cohort.store.read() as conn:
+            return {place.ref: place.locale for place in await q.all_communities(conn)}
+
+    return runtime.run(go())
+
+
 def segments(
     ctx: typer.Context, community: CommunityOption = None, as_json: JsonOption = False
 ) -> None:
-    """Member segments per community: clusters with names, and rule segments."""
+    """Member segments per community: clusters with names, and rule segments.
+
+    Names and descriptions are in the community's language (`cohort digest schedule
+    --locale`), as members and moderators there see them.
+    """
+    from bot.i18n import segment_description, segment_name, translator
+
     config = runtime.settings(ctx)
-    bundle = _bundle(config)
+    model = _model(config)
+    chosen = _communities(model, community)
+    locales = _community_locales(config)
     data: list[dict[str, Any]] = []
-    for models in _communities(bundle, community):
+    for models in chosen:
         described = models.segments.describe() if models.segments else []
+        t = translator(locales.get(models.key))
         data.append(
             {
                 "community": models.key,
                 "name": models.name,
+                "locale": t.locale,
                 "segments": [
                     {
                         "id": s.id,
-                        "name": s.name,
+                        "name": segment_name(t, s),
                         "size": s.size,
-                        "description": s.description,
+                        "description": segment_description(t, s),
                         "top_terms": list(s.top_terms),
                     }
                     for s in described
@@ -339,8 +358,7 @@ def influencers(
 ) -> None:
     """The members a community leans on: influence, bridges, helpers, rising."""
     config = runtime.settings(ctx)
-    bundle = _bundle(config)
-    chosen = _communities(bundle, community)
+    chosen = _communities(_model(config), community)
     wanted: set[int] = set()
     for models in chosen:
         if models.influence is not None:

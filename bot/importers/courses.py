@@ -3,6 +3,11 @@
 CSV: a header with at least `id,title`; `tags` separated by `;`, `|` or `,`.
 JSON: a list of course objects, or `{"courses": [...]}`.
 TOML: `[[courses]]` tables.
+
+A course id is any text of up to 100 characters without spaces or control characters
+(`c#`, `c++`, `node.js`, `python-入门` are fine): ids travel in CSV cells, CLI
+arguments and command options, never in button payloads (those carry tokens). An
+empty description (an empty CSV cell, `""` in JSON) is an empty description.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.errors import InputFileError
 
 _TAG_SPLIT = re.compile(r"[;|,]")
+_BAD_ID_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
+MAX_COURSE_ID = 100
 
 
 class CourseRecord(BaseModel):
@@ -27,7 +34,7 @@ class CourseRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+    id: str
     title: str = Field(min_length=1, max_length=300)
     description: str = Field(default="", max_length=20_000)
     tags: list[str] = Field(default_factory=list)
@@ -37,6 +44,28 @@ class CourseRecord(BaseModel):
     currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3}$")
     url: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=2000)
     active: bool = True
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not value:
+            raise ValueError("course id is empty")
+        if len(value) > MAX_COURSE_ID:
+            raise ValueError(f"course id longer than {MAX_COURSE_ID} characters")
+        bad = _BAD_ID_CHAR.search(value)
+        if bad:
+            what = "a space" if bad.group().isspace() else "a control character"
+            raise ValueError(
+                f"course id {value!r} contains {what} (ids may hold letters, digits and "
+                "symbols such as c#, c++ or node.js, but no spaces)"
+            )
+        return value
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_text(cls, value: Any) -> Any:
+        # Numeric ids are common in exports (JSON numbers, TOML integers).
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -48,10 +77,15 @@ class CourseRecord(BaseModel):
             return list(dict.fromkeys(tags))
         return value
 
-    @field_validator("level", "language", "currency", "url", "description", mode="before")
+    @field_validator("level", "language", "currency", "url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _no_description(cls, value: Any) -> Any:
+        return "" if value is None else value
 
     @field_validator("price", mode="before")
     @classmethod
@@ -77,6 +111,8 @@ def _problem(error: ValidationError) -> str:
     field = ".".join(str(part) for part in first["loc"]) or "value"
     if first["type"] == "extra_forbidden":
         return f"{field}: unknown field"
+    if first["type"] == "value_error":
+        return f"{field}: {first['ctx']['error']}"
     return f"{field}: {first['msg']}"
 
 

@@ -10,6 +10,11 @@ Ids follow the live Discord adapter: community = guild id; channel = channel id,
 for a thread export the parent channel (`categoryId`) with `thread` = the thread's id;
 member = author id, named by nickname or else user name.
 
+Mentions are stored as the placeholder `@user` (see `bot.core.text`), whether the
+export kept Discord's markup (`<@id>`) or, as DCE does by default, wrote the mentioned
+person's display name (`@Carol K.`): the names of the users in `mentions` are replaced,
+so people's names never become words of the text (and topics).
+
 What is skipped (and counted in `ParseStats`): repeated message ids, messages of
 deleted users and of bots, system notices (pins, calls, renames, thread notices),
 message types this parser does not know, bots among reactors, and every message of
@@ -19,6 +24,7 @@ a direct-message export (those are not a community's history).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -193,6 +199,28 @@ def _people(users: object) -> tuple[list[str], int]:
     return ids, bots
 
 
+def _unname_mentions(text: str, users: object) -> str:
+    """`text` with `@<nickname>` and `@<name>` of each of `users` (DCE user objects) as `@user`.
+
+    DCE renders a user mention as `@` and the display name (the `nickname` of the user
+    object). Longer names are replaced first, so `@Ann Lee` is not cut to `@user Lee`
+    by a mentioned `Ann`; a name only counts when no letter or digit follows it.
+    """
+    if "@" not in text or not isinstance(users, list):
+        return text
+    names = {
+        name
+        for user in users
+        if isinstance(user, dict)
+        for key in ("nickname", "name")
+        if isinstance(name := user.get(key), str) and name and name != "user"
+    }
+    if not names:
+        return text
+    pattern = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
+    return re.sub(rf"@(?:{pattern})(?!\w)", "@user", text)
+
+
 class _Messages:
     """Turns DCE message objects into events for one export."""
 
@@ -252,6 +280,7 @@ class _Messages:
         header = self.header
         content = message.get("content")
         text = scrub_platform_markup(content) if isinstance(content, str) else ""
+        text = _unname_mentions(text, message.get("mentions"))
         if kind == "GuildMemberJoin":
             yield MemberJoined(
                 platform=PLATFORM,

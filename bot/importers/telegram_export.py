@@ -19,6 +19,11 @@ a reply to a topic message inherits its topic.
 
 `date` is local time without a zone; `date_unixtime` (written since 2022) is used
 when present, else `date` is taken as UTC and counted as "timestamps without zone".
+
+A mention (`@username`, or a `mention_name` entity: a name linked to a user id) is
+stored as the placeholder `@user`, as Discord mentions are (`bot.core.text`): who was
+mentioned is kept in `mentions` when the export names their id, and people's names
+never become words of the text, so they are never taken for topics.
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ from bot.importers.base import ParseStats, ReplayReader
 log = logging.getLogger(__name__)
 
 PLATFORM: Final = "telegram"
+# Entities that name a person; their text is replaced by MENTION_PLACEHOLDER.
+MENTION_ENTITIES: Final = frozenset({"mention", "mention_name"})
+MENTION_PLACEHOLDER: Final = "@user"
 SUPERGROUP_TYPES: Final = frozenset({"private_supergroup", "public_supergroup"})
 BASIC_GROUP_TYPES: Final = frozenset({"private_group"})
 SKIPPED_CHAT_TYPES: Final = frozenset(
@@ -209,7 +217,10 @@ def _user(value: object) -> str | None:
 
 
 def _text(value: object) -> tuple[str, list[dict[str, Any]]]:
-    """The plain text of `text` (a string or a list of strings and entities) and its entities."""
+    """The plain text of `text` (a string or a list of strings and entities) and its entities.
+
+    Mentions become `@user` (see the module docstring).
+    """
     if value is None:
         return "", []
     if isinstance(value, str):
@@ -224,7 +235,9 @@ def _text(value: object) -> tuple[str, list[dict[str, Any]]]:
         elif isinstance(part, dict):
             entities.append(part)
             text = part.get("text")
-            if isinstance(text, str):
+            if part.get("type") in MENTION_ENTITIES:
+                parts.append(MENTION_PLACEHOLDER)
+            elif isinstance(text, str):
                 parts.append(text)
         else:
             raise EventInvalid("text: an item is neither a string nor an entity")

@@ -1,4 +1,7 @@
-"""A `Recommender` (ranker + catalog + business rules) built from a trained bundle."""
+"""A `Recommender` (ranker + catalog + business rules) built from a trained bundle.
+
+Used through `bot.training.facade.TrainedModel`; services never build one themselves.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import scipy.sparse as sp
 from bot.config import RecommendSettings
 from bot.training.train import Bundle
 from recsys.policy import PolicyConfig, Recommender
+from recsys.rankers.blend import BlendRanker
 from recsys.rankers.content import ContentRanker
 
 
@@ -32,9 +36,14 @@ class _MemberTopics(Mapping[str, sp.csr_matrix]):
         return len(self._ranker.members_)
 
 
+def content_ranker(ranker: BlendRanker) -> ContentRanker | None:
+    """The blend's topic (TF-IDF) component, if it has one: it reads text."""
+    return next((c for c in ranker.components_ if isinstance(c, ContentRanker)), None)
+
+
 def build_recommender(bundle: Bundle, settings: RecommendSettings) -> Recommender:
     """The bundle's ranker with its catalog, rules and reasons."""
-    content = next((c for c in bundle.ranker.components_ if isinstance(c, ContentRanker)), None)
+    content = content_ranker(bundle.ranker)
     course_vectors = content.course_topics_ if content is not None else None
     if course_vectors is not None and course_vectors.shape[1] == 0:
         course_vectors = None

@@ -21,6 +21,7 @@ from bot.store.training import POSITIVE_WEIGHTS
 from bot.training.inputs import TrainingInputs, community_key
 from recsys.activity import ActivityLog
 from recsys.data import Dataset, IdMap
+from recsys.engagement import ChatActivity, TopicMatcher, engagement_matrices
 from recsys.features import COUNTS, ActivityFeatures, activity_features
 from recsys.graph import InfluenceModel
 from recsys.model import RankingConfig, default_ranker
@@ -127,6 +128,7 @@ def build_dataset(inputs: TrainingInputs, activity: ActivityLog, encoder: TfidfE
     member_topics = space.encode(member_docs)
     course_topics = space.encode(course_docs)
     member_components, course_components = _topic_components(member_topics, course_topics)
+    chat = chat_activity(inputs, activity, space)
     features = activity_features(activity)
     counts = np.log1p(features.values[:, : len(COUNTS) + 2])  # counts, recency, tenure
     member_features = np.hstack([counts, member_components]).astype(np.float32)
@@ -142,6 +144,24 @@ def build_dataset(inputs: TrainingInputs, activity: ActivityLog, encoder: TfidfE
         course_features=_course_features(inputs, course_components),
         member_topics=sp.csr_matrix(member_topics),
         course_topics=sp.csr_matrix(course_topics),
+        chat=chat,
+    )
+
+
+def chat_activity(inputs: TrainingInputs, activity: ActivityLog, space: TopicSpace) -> ChatActivity:
+    """Every message as implicit feedback: its author, time, text vector, courses engaged."""
+    matcher = TopicMatcher.for_courses(
+        [c.title for c in inputs.courses], [list(c.tags) for c in inputs.courses]
+    )
+    own, context = engagement_matrices(
+        activity.msg_text, activity.msg_reply_to, activity.msg_ts, matcher
+    )
+    return ChatActivity(
+        member=activity.msg_member.astype(np.int64),
+        ts=activity.msg_ts,
+        topics=sp.csr_matrix(space.encode(activity.msg_text), dtype=np.float32),
+        courses=own,
+        context=context,
     )
 
 
@@ -235,6 +255,11 @@ def train(
             for c, w in zip(ranker.components_, ranker.weights_, strict=True)
         },
         "validation": ranker.validation_,
+        "components": {
+            c.name: getattr(c, "validation_", None)
+            for c in ranker.components_
+            if getattr(c, "validation_", None)
+        },
         "seconds": timings,
     }
     version = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recsys.data import Dataset, FloatArray, IntArray, Split, leave_one_out
-from recsys.rankers.base import Ranker, exclude
+from recsys.rankers.base import Ranker, exclude, top_k
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,20 @@ def ndcg_per_row(scores: FloatArray, targets: IntArray, k: int) -> FloatArray:
 def ndcg_at_k(scores: FloatArray, targets: IntArray, k: int) -> float:
     """Mean NDCG@k of one held-out course per row (excluded courses must be -inf)."""
     return float(ndcg_per_row(scores, targets, k).mean()) if len(targets) else 0.0
+
+
+def ndcg_relevant(scores: FloatArray, relevant: list[IntArray], k: int) -> FloatArray:
+    """NDCG@k per row against any number of relevant courses (excluded must be -inf)."""
+    index, _ = top_k(scores, k)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    out = np.zeros(len(relevant), np.float32)
+    for row, (picks, wanted) in enumerate(zip(index, relevant, strict=True)):
+        if not len(wanted):
+            continue
+        hits = np.isin(picks, wanted) & (picks >= 0)
+        ideal = float(discounts[: min(len(wanted), k)].sum())
+        out[row] = float(discounts[: len(picks)][hits].sum()) / ideal
+    return out
 
 
 def significant_gain(new: FloatArray, old: FloatArray, z: float) -> bool:
@@ -104,20 +118,30 @@ class BlendRanker(Ranker):
             self.validation_: dict[str, Any] = {}
             return
         split = self._validation_split(data)
+        source = "purchases"
+        if len(split.held_out) < self.min_validation_members and data.chat is not None:
+            # Few purchases: later chat against earlier chat is the held-out data.
+            from recsys.engagement import chat_split
+
+            later = chat_split(data)
+            if len(later.held_out) > len(split.held_out):
+                split, source = later, "chat"
         if len(split.held_out) < self.min_validation_members:
-            # Too little to learn weights from: noise would decide. Use the defaults.
-            defaults = self.default_weights or [1.0] * len(components)
+            # Too little to learn weights from: noise would decide. One component that
+            # needs no tuning (chat engagement if members talk, else popularity).
             self.components_ = [c.fit(data) for c in components]
-            self.weights_ = np.asarray(defaults, dtype=np.float32)
+            self.weights_ = self._fallback_weights(data)
             self.validation_ = {
                 "members": len(split.held_out),
                 "ndcg": None,
+                "source": source,
                 "note": f"fewer than {self.min_validation_members} validation members: "
-                "default weights",
+                f"{self._describe(self.weights_)} alone",
             }
             return
         fitted = [c.fit(split.train) for c in components]
         self.weights_, self.validation_ = self._tune(fitted, split)
+        self.validation_["source"] = source
         self.components_ = [
             c if c.expensive or w == 0 else clone(c).fit(data)
             for c, w in zip(fitted, self.weights_, strict=True)
@@ -130,6 +154,22 @@ class BlendRanker(Ranker):
             self.validation_["ndcg"],
         )
 
+    def _fallback_weights(self, data: Dataset) -> FloatArray:
+        """Defaults if given, else all weight on chat (when there is chat) or popularity."""
+        if self.default_weights is not None:
+            return np.asarray(self.default_weights, dtype=np.float32)
+        names = [c.name for c in self.components]
+        talked = data.chat is not None and data.chat.courses.nnz > 0
+        preferred = [name for name in ("chat", "popularity") if name in names]
+        if preferred and not talked and "popularity" in preferred:
+            preferred = ["popularity"]
+        weights = np.zeros(len(names), np.float32)
+        weights[names.index(preferred[0]) if preferred else 0] = 1.0
+        return weights
+
+    def _describe(self, weights: FloatArray) -> str:
+        return ", ".join(c.name for c, w in zip(self.components, weights, strict=True) if w)
+
     def _validation_split(self, data: Dataset) -> Split:
         rng = np.random.default_rng(self.seed)
         counts = np.diff(data.owned().indptr)
@@ -141,7 +181,7 @@ class BlendRanker(Ranker):
 
     def _tune(self, fitted: list[Ranker], split: Split) -> tuple[FloatArray, dict[str, Any]]:
         rows = np.fromiter(split.held_out, np.int64, len(split.held_out))
-        targets = np.asarray([split.held_out[int(r)][0] for r in rows], dtype=np.int64)
+        relevant = [split.held_out[int(r)] for r in rows]
         if not len(rows):
             log.warning("no member with two interactions: blend weights stay equal")
             return np.ones(len(fitted), np.float32), {"ndcg": 0.0, "members": 0}
@@ -150,13 +190,13 @@ class BlendRanker(Ranker):
             matrix = standardize_rows(ranker.score_rows(rows))
             exclude(matrix, split.train.owned(), rows)
             scores.append(matrix)
-        alone = [ndcg_at_k(m, targets, self.k) for m in scores]
+        alone = [float(ndcg_relevant(m, relevant, self.k).mean()) for m in scores]
         weights = np.zeros(len(fitted), np.float32)
         weights[int(np.argmax(alone))] = 1.0
 
         def gains(candidate: FloatArray) -> FloatArray:
             blended = sum(w * m for w, m in zip(candidate, scores, strict=True) if w)
-            return ndcg_per_row(np.asarray(blended, dtype=np.float32), targets, self.k)
+            return ndcg_relevant(np.asarray(blended, dtype=np.float32), relevant, self.k)
 
         # Coordinate ascent; a change is kept only if its paired gain over the current
         # weights is significant (min_z standard errors): validation noise must not

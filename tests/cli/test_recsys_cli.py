@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import load_settings
+from bot.i18n import segment_name, translator
+from bot.training.facade import TrainedModel
 from tests.cli.test_cli import cohort
 
 
@@ -102,6 +105,39 @@ def test_segments_and_influencers(demo: Path) -> None:
     assert all(1 <= len(entry["top"]) <= 3 for entry in tops)
     helpers = [row["helpers"] for row in tops[0]["top"]]
     assert helpers == sorted(helpers, reverse=True)
+
+
+def test_segments_are_named_in_the_communitys_language(demo: Path) -> None:
+    """A community set to Chinese sees Chinese segment names; the others stay English."""
+    config = str(demo / "config.toml")
+    code, out, _ = cohort("-c", config, "segments", "--json")
+    assert code == 0
+    english = {entry["community"]: entry for entry in json.loads(out)}
+    place = next(key for key in english if key.startswith("telegram:"))
+    code, _, err = cohort(
+        "-c", config, "digest", "schedule", "--community", place, "--locale", "zh"
+    )
+    assert code == 0, err
+    try:
+        code, out, _ = cohort("-c", config, "segments", "--json")
+        assert code == 0
+        chinese = {entry["community"]: entry for entry in json.loads(out)}
+        code, table, _ = cohort("-c", config, "segments", "--community", place)
+    finally:
+        cohort("-c", config, "digest", "schedule", "--community", place, "--locale", "en")
+    assert chinese[place]["locale"] == "zh_Hans"
+    settings = load_settings(demo / "config.toml")
+    model = TrainedModel.load(settings.artifacts_path, settings.recommend)
+    described = model.communities[place].segments
+    assert described is not None
+    t = translator("zh_Hans")
+    names = [s["name"] for s in chinese[place]["segments"]]
+    assert names == [segment_name(t, s) for s in described.describe()]
+    assert names != [s["name"] for s in english[place]["segments"]]
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in name) for name in names)
+    assert names[0][:2] in table  # the table too (long names are cut or wrapped)
+    others = [key for key in english if key != place]
+    assert all(chinese[key] == english[key] for key in others)
 
 
 def test_unknown_community_is_named(demo: Path) -> None:

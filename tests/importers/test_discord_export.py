@@ -19,6 +19,7 @@ from bot.errors import InputFileError
 from bot.importers.base import ParseStats, import_file
 from bot.importers.discord_export import ReplayReader, parse_discord_export
 from bot.store import schema as s
+from recsys.text import tokenize
 from tests.helpers import consent, count, snapshot, write
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "discord"
@@ -149,6 +150,22 @@ def test_mentions_leave_out_bots_and_channel_markup_is_scrubbed():
     last = of(parse_file(GENERAL)[0], MessagePosted)[-1]
     assert last.mentions == (CAROL,)
     assert last.text == "Thanks @user and @user! See #channel for the schedule."
+
+
+def test_mentions_written_as_display_names_lose_the_names():
+    """DCE's `@Display Name` mentions become `@user`: no one's name is stored or a topic."""
+    doc = load()
+    message = next(m for m in doc["messages"] if m["id"] == "1235105600001112223")
+    message["content"] = (
+        "Thanks @Carol K. and @MEE6! @carolyn, see #general for the async schedule, @carol"
+    )
+    post = next(p for p in of(parse_doc(doc)[0], MessagePosted) if p.message == message["id"])
+    assert (
+        post.text == "Thanks @user and @user! @carolyn, see #general for the async schedule, @user"
+    )
+    assert post.mentions == (CAROL,)
+    terms = tokenize(post.text)
+    assert "async" in terms and not {"carol", "k", "mee6", "user"} & set(terms)
 
 
 def test_join_notice_is_a_member_joining_and_attachment_only_message_keeps_empty_text():

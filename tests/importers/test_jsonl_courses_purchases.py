@@ -141,7 +141,7 @@ def test_csv_catalog_is_validated_and_normalised(tmp_path: Path) -> None:
         (
             "c.csv",
             "id,title,price\nok,Fine,1\nbad id,Broken,1\n",
-            "c.csv:3: id: String should match",
+            "c.csv:3: id: course id 'bad id' contains a space",
         ),
         ("c.csv", "id,title,price\nok,Fine,-4\n", "c.csv:2: price: Input should be greater"),
         ("c.csv", "id,name\nok,Fine\n", "c.csv:1: missing column 'title'"),

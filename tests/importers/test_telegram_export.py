@@ -26,6 +26,7 @@ from bot.errors import InputFileError
 from bot.importers.base import ParseStats, import_file
 from bot.importers.telegram_export import bot_api_chat_id, parse_telegram_export
 from bot.store import schema as s
+from recsys.text import tokenize
 from tests.helpers import consent, count, snapshot, write
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "telegram"
@@ -128,15 +129,38 @@ def test_text_given_as_a_list_is_concatenated_and_mention_names_become_mentions(
     """Entity lists are flattened to plain text; mention_name entities carry the user id."""
     posts = of(parse_file(SUPERGROUP)[0], MessagePosted)
     reply = posts[1]
-    assert reply.text == "Thanks Alice! Which chapter are we on?"
+    assert reply.text == "Thanks @user! Which chapter are we on?"
     assert reply.mentions == (ALICE,)
     assert reply.reply_to == "2"
     assert posts[2].text == (
         "Chapter 8: common collections. "
         "https://doc.rust-lang.org/book/ch08-00-common-collections.html"
     )
-    assert posts[5].text == "Hi! @alice_smith is the reading list pinned?"
+    assert posts[5].text == "Hi! @user is the reading list pinned?"
     assert posts[5].mentions == ()  # a @username carries no id
+
+
+def test_mentioned_usernames_never_become_words_of_the_text():
+    """A mention keeps its id but not its name: no username is stored or taken for a topic."""
+    doc = load()
+    message = next(m for m in doc["messages"] if m.get("id") == 3)
+    mention = {"type": "mention_name", "text": "ken_codes47", "user_id": int(ALICE)}
+    handle = {"type": "mention", "text": "@maria_rs"}
+    message["text"] = [mention, " how do I pin futures? cc ", handle]
+    message["text_entities"] = [
+        mention,
+        {"type": "plain", "text": " how do I pin futures? cc "},
+        handle,
+    ]
+    message.pop("edited", None)
+    message.pop("edited_unixtime", None)
+    posts = of(parse_doc(doc)[0], MessagePosted)
+    post = next(p for p in posts if p.message == "3")
+    assert post.text == "@user how do I pin futures? cc @user"
+    assert post.mentions == (ALICE,)
+    terms = tokenize(post.text)
+    assert "pin" in terms and "futures" in terms
+    assert not {"ken_codes47", "ken", "maria_rs", "maria", "user"} & set(terms)
 
 
 def test_dates_come_from_date_unixtime_and_zone_less_dates_are_taken_as_utc():
@@ -147,7 +171,7 @@ def test_dates_come_from_date_unixtime_and_zone_less_dates_are_taken_as_utc():
     assert posts[4].ts.isoformat() == "2024-05-01T12:20:00+00:00"  # no date_unixtime
     (edit,) = of(events, MessageEdited)
     assert (edit.message, edit.ts.isoformat()) == ("3", "2024-05-01T10:03:10+00:00")
-    assert edit.text == "Thanks Alice! Which chapter are we on?"
+    assert edit.text == "Thanks @user! Which chapter are we on?"
 
 
 def test_media_only_message_keeps_empty_text():

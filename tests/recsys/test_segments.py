@@ -689,3 +689,106 @@ def test_forget_removes_members_from_state_and_sizes(base: Community) -> None:
     state = json.dumps({k: v for k, v in model.state().items() if not isinstance(v, np.ndarray)})
     assert all(f'"{member}"' not in state for member in gone)
     assert model.forget(gone) == 0
+
+
+# -- names from distinguishing, meaningful terms ----------------------------------------
+
+
+def _chat_community(texts: dict[str, str]) -> tuple[Community, SegmentModel]:
+    """The base community's activity, with each planted group writing its own line."""
+    base = community()
+    documents = [texts[base.groups[m]] for m in base.features.members]
+    space = TopicSpace(TfidfEncoder()).fit(documents, [])
+    terms = space.encoder.terms()
+    assert terms is not None
+    c = Community(base.features, space.encode(documents), terms, base.groups, space)
+    return c, fit(c)
+
+
+def test_chinese_names_are_words_not_fragments_or_generic_words() -> None:
+    """适合入门 names a segment by the word 入门, never the bigram 合入 or the generic 适合."""
+    c, m = _chat_community(
+        {
+            "python": "这个课程适合入门吗？python 适合入门",
+            "rust": "rust 的生命周期和所有权，谢谢大家",
+            "lurkers": "谢谢大家",
+        }
+    )
+    ids = id_of_group(m, c)
+    python, rust = segment_of(m, ids["python"]), segment_of(m, ids["rust"])
+    names = " ".join(s.name + " " + s.description for s in m.describe())
+    for bad in ("合入", "更适", "适合", "谢谢", "大家", "的"):
+        assert bad not in names, bad
+    assert python.head in {"python", "入门", "课程"} and "入门" in python.top_terms
+    assert rust.head in {"rust", "生命周期", "所有权"}
+
+
+def test_english_names_skip_stop_words_and_words_everyone_uses() -> None:
+    """ "First", "error" and "thanks" (said by everyone, or stop words) never name a segment."""
+    c, m = _chat_community(
+        {
+            "python": "first error thanks python pandas error first",
+            "rust": "first error thanks rust tokio error the",
+            "lurkers": "first error thanks",
+        }
+    )
+    for segment in m.describe():
+        words = {*segment.name.lower().split(), *segment.top_terms}
+        assert not words & {"first", "error", "thanks", "the"}, segment.name
+    ids = id_of_group(m, c)
+    assert segment_of(m, ids["rust"]).head in {"rust", "tokio"}
+    assert segment_of(m, ids["python"]).head in {"python", "pandas"}
+
+
+def test_a_segment_without_a_distinctive_term_is_named_by_activity() -> None:
+    """When every group writes the same words, names come from roles and traits alone."""
+    c, m = _chat_community({g: "rust tokio python pandas" for g in ("python", "rust", "lurkers")})
+    for segment in m.describe():
+        assert segment.head == "" and segment.top_terms == ()
+        assert not {"rust", "tokio", "python", "pandas"} & set(segment.name.lower().split())
+    rust = segment_of(m, id_of_group(m, c)["rust"])
+    assert rust.name.startswith("Helpers — ")
+
+
+def test_a_term_used_by_a_single_member_does_not_name_a_segment(base: Community) -> None:
+    """One member's heavy rare term lacks support: the term the whole segment uses wins."""
+    rust = np.array([base.groups[m] == "rust" for m in base.features.members])
+    topics = np.zeros((len(rust), 2))
+    topics[rust, 0] = 0.1  # "rust", used lightly by every Rust helper
+    topics[np.flatnonzero(rust)[0], 1] = 10.0  # "zzyzx", one member, a lot
+    m = SegmentModel().fit(base.features, topics, ["rust", "zzyzx"])
+    segment = segment_of(m, id_of_group(m, base)["rust"])
+    assert segment.top_terms == ("rust",) and segment.name.startswith("Rust ")
+
+
+def test_segment_names_and_descriptions_render_in_chinese(model: SegmentModel) -> None:
+    """A zh translator renders the stored parts; English shows the stored text unchanged."""
+    from bot.i18n import segment_description, segment_name, translator
+
+    zh, en = translator("zh-CN"), translator("en")
+    for segment in model.describe():
+        assert segment_name(en, segment) == segment.name
+        assert segment_description(en, segment) == segment.description
+        name, description = segment_name(zh, segment), segment_description(zh, segment)
+        assert description.startswith(f"{segment.size} 名成员")
+        for english in ("helpers", "askers", "lurkers", "answer", "members", "evenings"):
+            assert english not in name and english not in description, (name, description)
+    rust = next(s for s in model.describe() if s.head == "rust")
+    assert segment_name(zh, rust).startswith("聊rust的热心解答者——")
+    assert "常聊 rust" in segment_description(zh, rust)
+
+
+def test_states_saved_before_name_parts_still_load(model: SegmentModel) -> None:
+    """A state without the name parts (an older artifact) loads and keeps its names."""
+    state = model.state()
+    state["segments"] = [
+        {
+            k: v
+            for k, v in s.items()
+            if k in {"id", "name", "description", "size", "top_terms", "traits"}
+        }
+        for s in state["segments"]
+    ]
+    restored = SegmentModel.from_state(state)
+    assert [s.name for s in restored.describe()] == [s.name for s in model.describe()]
+    assert all(s.head == "" and s.facts == () for s in restored.describe())

@@ -129,3 +129,37 @@ async def test_a_member_who_withdraws_consent_leaves_training(
     assert member.id not in {m.id for m in after.members}
     assert not any(m.member == member.id for m in after.messages)
     assert not any(i[0] == member.id for i in after.interactions)
+
+
+async def test_catalog_of_course_n_titles_without_chat_trains(
+    sqlite_cohort: Cohort, tmp_path: Path
+) -> None:
+    """Course texts that share every word ("Course N", no description) do not crash training."""
+    from tests.helpers import consent, purchase, write
+
+    catalog = tmp_path / "courses.csv"
+    catalog.write_text(
+        "id,title,description\n" + "".join(f"C{i},Course {i},\n" for i in range(3000)),
+        encoding="utf-8",
+    )
+    async with sqlite_cohort.store.write() as conn:
+        await upsert_courses(conn, [r.row() for r in read_catalog(catalog)])
+    members = [f"u{i}" for i in range(30)]
+    await write(sqlite_cohort, *(consent(m) for m in members))
+    await write(
+        sqlite_cohort,
+        *(
+            purchase(m, f"C{(7 * i + j) % 40}", order=f"{m}-{j}", ts=START.replace(day=1 + j))
+            for i, m in enumerate(members)
+            for j in range(3)
+        ),
+    )
+    inputs = await load_inputs(sqlite_cohort.store, sqlite_cohort.gate)
+    assert len(inputs.courses) == 3000 and not inputs.messages
+    bundle = train(inputs, ranking=FAST)
+    folder = save_bundle(bundle, tmp_path / "artifacts")
+    loaded = load_bundle(tmp_path / "artifacts")
+    assert folder.name == loaded.version
+    key = str(inputs.members[0].id)
+    picks = loaded.ranker.recommend([key], 5).courses[0]
+    assert len(picks) == 5

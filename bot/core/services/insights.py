@@ -11,6 +11,7 @@ from datetime import timedelta
 from bot.core.actors import Actor
 from bot.core.replies import Items, Paragraph, Reply, Style, Text
 from bot.core.services.context import ServiceContext
+from bot.i18n import segment_description, segment_name
 from bot.store import attribution as a
 from bot.store import engagement as q
 from bot.store import stats
@@ -26,8 +27,8 @@ async def top_helpers(context: ServiceContext, community: q.CommunityInfo, n: in
     checked again now, so a member who objected since is never named. A linked
     person is named by their identity on the community's platform.
     """
-    bundle = context.models.get()
-    models = bundle.communities.get(community.ref) if bundle else None
+    model = await context.models.current()
+    models = model.community(community.ref) if model else None
     if models is None or models.influence is None:
         return []
     ranked = [int(key) for key, _ in models.influence.top("helpers", 10 * n)]
@@ -106,17 +107,17 @@ class InsightsService:
                 )
             ),
         ]
-        bundle = self.context.models.get()
-        models = bundle.communities.get(community.ref) if bundle else None
+        model = await self.context.models.current()
+        models = model.community(community.ref) if model else None
         if models is not None and models.segments is not None:
             blocks.append(Paragraph.of(Text(t("Segments"), Style.BOLD)))
             blocks.append(
                 Items(
                     tuple(
                         Paragraph.of(
-                            Text(segment.name, Style.BOLD),
+                            Text(segment_name(t, segment), Style.BOLD),
                             f" ({segment.size}) — ",
-                            segment.description,
+                            segment_description(t, segment),
                         )
                         for segment in models.segments.describe()
                     )
@@ -140,7 +141,7 @@ class InsightsService:
                     )
                 )
             )
-        if bundle is None:
+        if model is None:
             blocks.append(Paragraph.of(t("No model trained yet: run `cohort train`.")))
         title = t("Insights: {community}", community=community.name or community.platform_id)
         return Reply(tuple(blocks), title=title, private=True)

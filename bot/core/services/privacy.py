@@ -76,7 +76,7 @@ class PrivacyService:
                 return None
             identities = await q.person_members(conn, member.id)
             data = await person_export(conn, [m.id for m in identities])
-        data["model"] = self._model_view(identities)
+        data["model"] = await self._model_view(identities)
         return {
             "format": EXPORT_FORMAT,
             "generated_at": self.context.clock().isoformat(),
@@ -84,9 +84,9 @@ class PrivacyService:
             **data,
         }
 
-    def _model_view(self, identities: list[q.MemberInfo]) -> dict[str, Any]:
+    async def _model_view(self, identities: list[q.MemberInfo]) -> dict[str, Any]:
         """What the trained models hold about each identity."""
-        bundle = self.context.models.get()
+        model = await self.context.models.current()
         settings = self.context.cohort.settings.recommend
         holdout_key = (
             f"p{identities[0].person_id}"
@@ -95,38 +95,21 @@ class PrivacyService:
         )
         view: dict[str, Any] = {
             "holdout_group": in_holdout(holdout_key, settings.holdout),
-            "version": bundle.version if bundle else None,
+            "version": model.version if model else None,
             "identities": [],
         }
-        if bundle is None:
+        if model is None:
             return view
-        recommender = self.context.models.recommender()
         for member in identities:
             key = str(member.id)
             entry: dict[str, Any] = {
                 "identity": member.ref,
-                "languages": bundle.member_languages.get(key),
-                "communities": {},
+                "languages": model.languages(key),
+                "communities": model.community_view(key),
                 "course_scores": [],
             }
-            for community, models in bundle.communities.items():
-                info: dict[str, Any] = {}
-                if models.segments is not None:
-                    segment_id = models.segments.assignments().get(key)
-                    if segment_id is not None:
-                        segment = next(
-                            (x for x in models.segments.describe() if x.id == segment_id), None
-                        )
-                        info["segment"] = asdict(segment) if segment else {"id": segment_id}
-                info["rule_segments"] = sorted(
-                    name for name, members in models.rules.items() if key in members
-                )
-                if models.influence is not None and key in models.influence.influence_:
-                    info["influence"] = dict(models.influence.summary(key))
-                if info.get("segment") or info["rule_segments"] or info.get("influence"):
-                    entry["communities"][community] = info
-            if recommender is not None and key in bundle.ranker.members_.ids:
-                [picks] = recommender.recommend([key], settings.k)
+            if model.knows(key):
+                [picks] = model.recommend([key], settings.k, filter_languages=False)
                 entry["course_scores"] = [
                     {"course": p.course, "score": round(p.score, 4), "reason": p.reason.kind}
                     for p in picks
@@ -204,6 +187,7 @@ class PrivacyService:
         # The models first: if rewriting them fails nothing is erased yet, and a retry
         # finds the same rows (erasing first would lose the model keys with the rows).
         versions = await asyncio.to_thread(forget_members, root, keys, now)
+        context.models.forget_loaded()  # never answer from the version just rewritten
         # No gate undo is needed: a failed erasure leaves the database as it was, and
         # the gate at worst already treats the person as erased (the safe side).
         counts = await context.store.run_write(
@@ -212,6 +196,7 @@ class PrivacyService:
         late = sorted(set(counts.identities) - set(keys))  # linked in the meantime
         if late:
             versions = await asyncio.to_thread(forget_members, root, late, now)
+            context.models.forget_loaded()
         checkpointed = await context.store.checkpoint()
         context.models.forget_loaded()
         async with context.store.write() as conn:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 from sqlalchemy import func, or_, select
 
 from bot.core.actors import Actor
@@ -41,6 +40,7 @@ from bot.core.replies import (
 )
 from bot.core.services.context import ServiceContext
 from bot.errors import CohortError
+from bot.i18n import SUPPORTED_LOCALES, SegmentText, segment_name, translator
 from bot.store import engagement as q
 from bot.store import outbox
 from bot.store import schema as s
@@ -189,8 +189,8 @@ class PromoteService:
     ) -> list[int]:
         if audience.kind == "opted-in":
             return await q.dm_audience(conn, community.id)
-        bundle = self.context.models.get()
-        models = bundle.communities.get(community.ref) if bundle else None
+        model = await self.context.models.current()
+        models = model.community(community.ref) if model else None
         if audience.kind == "segment":
             if models is None:
                 raise PromotionError("segments need a trained model: run `cohort train`")
@@ -200,11 +200,10 @@ class PromoteService:
                     conn, community, [int(m) for m in models.rules.get(value, [])]
                 )
             segments = models.segments.describe() if models.segments else []
-            match = [
-                s.id for s in segments if str(s.id) == value or s.name.lower() == value.lower()
-            ]
+            match = [s.id for s in segments if str(s.id) == value or _names(s, value)]
             if not match or models.segments is None:
-                known = ", ".join([*(f"{s.id} ({s.name})" for s in segments), *RULES])
+                t = self.context.t(locale=community.locale)
+                known = ", ".join([*(f"{s.id} ({segment_name(t, s)})" for s in segments), *RULES])
                 raise PromotionError(f"unknown segment {value!r} (known: {known})")
             return await self._profiled(
                 conn,
@@ -214,25 +213,17 @@ class PromoteService:
                 ),
             )
         # top:N by predicted interest, among members the model knows in this community
-        if bundle is None:
+        if model is None:
             raise PromotionError("top:N needs a trained model: run `cohort train`")
-        ranker = bundle.ranker
-        if course not in ranker.courses_.index:
+        if not model.knows_course(course):
             raise PromotionError(f"course {course!r} is newer than the model: run `cohort train`")
         # Only members who opted in to DMs here: top:N means N messages, not N verdicts.
-        in_community = set(
-            await self._profiled(conn, community, await q.dm_audience(conn, community.id))
+        in_community = await self._profiled(
+            conn, community, await q.dm_audience(conn, community.id)
         )
-        keys = [k for k in ranker.members_.ids if int(k) in in_community]
-        if not keys:
-            return []
-        column = ranker.courses_.index[course]
-        scores = ranker.score(keys)[:, column]
-        owned = ranker.owned_[ranker.members_.rows(keys)][:, column].toarray().ravel() > 0
-        scores[owned] = -np.inf
-        order = np.argsort(-scores, kind="stable")
         top = int(audience.value or "0")
-        return [int(keys[i]) for i in order[:top] if np.isfinite(scores[i])]
+        ranked = model.top_members(course, top, among={str(i) for i in in_community})
+        return [int(key) for key in ranked]
 
     async def _profiled(self, conn: Any, community: q.CommunityInfo, ids: list[int]) -> list[int]:
         """The members among `ids` still in the community who still consent to profiling.
@@ -339,13 +330,19 @@ class PromoteService:
             for channel, name in channels
             if len(channel) <= 92
         ]
-        bundle = self.context.models.get()
-        models = bundle.communities.get(community.ref) if bundle and community else None
+        model = await self.context.models.current()
+        models = model.community(community.ref) if model and community else None
         if models is not None:
             if models.segments is not None:
                 out += [
                     Suggestion(
-                        _clip(t("Segment: {name} ({n} members)", name=seg.name, n=seg.size)),
+                        _clip(
+                            t(
+                                "Segment: {name} ({n} members)",
+                                name=segment_name(t, seg),
+                                n=seg.size,
+                            )
+                        ),
                         f"segment:{seg.id}",
                     )
                     for seg in models.segments.describe()
@@ -576,6 +573,19 @@ class PromoteService:
             campaign=plan.campaign,
             not_before=verdict.not_before,
         )
+
+
+def _names(segment: SegmentText, value: str) -> bool:
+    """Whether `value` is the segment's name in any supported language (any case).
+
+    Moderators see names in their own language and the CLI in the community's, so
+    `segment:<name>` accepts each of them, and the stored English name.
+    """
+    wanted = value.strip().casefold()
+    return any(
+        segment_name(translator(locale), segment).casefold() == wanted
+        for locale in SUPPORTED_LOCALES
+    )
 
 
 def _clip(label: str, limit: int = 100) -> str:

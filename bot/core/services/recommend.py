@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from babel.lists import format_list
 
 from bot.config import RecommendSettings
@@ -29,7 +27,6 @@ from bot.core.services.context import ServiceContext
 from bot.i18n import Translator
 from bot.store import engagement as q
 from bot.store.tracking import Shown, record_impressions
-from bot.training.train import Bundle
 from recsys.policy import Reason
 
 log = logging.getLogger(__name__)
@@ -49,17 +46,6 @@ def holdout_key(actor: Actor, member: q.MemberInfo | None) -> str:
     if member is None:
         return f"ref:{actor.ref}"
     return f"p{member.person_id}" if member.person_id is not None else f"m{member.id}"
-
-
-def model_key(bundle: Bundle, member_ids: Sequence[int]) -> str | None:
-    """A person's key in the models: their lowest identity the ranker knows.
-
-    Linked identities are trained as one member (see `bot.training.inputs`).
-    """
-    for member_id in sorted(member_ids):
-        if str(member_id) in bundle.ranker.members_:
-            return str(member_id)
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +99,8 @@ class RecommendService:
         if identified:
             variant, choices = await self.choices_for(member, count, actor=actor)
         else:
-            variant, choices = CHANNEL, self._for_channel(document, courses, popularity, count)
+            variant = CHANNEL
+            choices = await self._for_channel(document, courses, popularity, count)
         shown = await self._record(
             [
                 Shown(
@@ -155,7 +142,7 @@ class RecommendService:
         )
         if in_holdout(key, self.settings.holdout):
             return HOLDOUT, self._popular(courses, popularity, excluded, count)
-        choices = self._personal(ids, courses, popularity, excluded, count, actor, member)
+        choices = await self._personal(ids, courses, popularity, excluded, count, actor, member)
         if choices and choices[0].reason.kind == "untrained":
             return UNTRAINED, choices
         return PERSONAL, choices
@@ -168,7 +155,7 @@ class RecommendService:
         order = sorted(courses, key=lambda c: (-popularity.get(c, 0), c))
         return [Choice(c, Reason("popular")) for c in order if c not in excluded][:count]
 
-    def _personal(
+    async def _personal(
         self,
         identities: list[int],
         courses: CourseRows,
@@ -178,45 +165,30 @@ class RecommendService:
         actor: Actor | None,
         member: q.MemberInfo | None,
     ) -> list[Choice]:
-        recommender = self.context.models.recommender()
-        bundle = self.context.models.get()
-        if recommender is None or bundle is None:
+        model = await self.context.models.current()
+        if model is None:
             return [
                 Choice(c.course, Reason("untrained"))
                 for c in self._popular(courses, popularity, excluded, count)
             ]
-        key = model_key(bundle, identities) or (str(member.id) if member is not None else "unknown")
-        languages = dict(bundle.member_languages)
+        key = model.member_key(identities) or (str(member.id) if member is not None else "unknown")
         locale = (actor.locale if actor else None) or (member.locale if member else None)
-        if locale and key not in languages:
-            languages[key] = sorted({"en", locale.split("-")[0].split("_")[0].lower()})
-        [picks] = recommender.recommend(
+        [picks] = model.recommend(
             [key],
             count,
-            languages=languages,
             day=self.context.clock().date().isoformat(),
-            exclude_courses={key: excluded | {c for c in courses if courses[c]["active"] is False}},
+            exclude={key: excluded | {c for c in courses if courses[c]["active"] is False}},
+            locales={key: locale} if locale else None,
         )
         return [Choice(p.course, p.reason, p.score) for p in picks if p.course in courses]
 
-    def _for_channel(
+    async def _for_channel(
         self, document: str, courses: CourseRows, popularity: dict[str, int], count: int
     ) -> list[Choice]:
-        bundle = self.context.models.get()
-        content = None
-        if bundle is not None:
-            from recsys.rankers.content import ContentRanker
-
-            content = next(
-                (c for c in bundle.ranker.components_ if isinstance(c, ContentRanker)), None
-            )
-        if bundle is None or content is None or not document.strip():
+        model = await self.context.models.current()
+        chosen = model.channel_picks(document, count, among=courses) if model else None
+        if chosen is None:
             return self._popular(courses, popularity, set(), count)
-        profile = bundle.encoder.transform([document])
-        scores = content.score_profiles(profile)[0]
-        names = content.courses_.ids
-        order = [int(i) for i in np.argsort(-scores, kind="stable")]
-        chosen = [names[i] for i in order if names[i] in courses][:count]
         return [Choice(course, Reason("channel")) for course in chosen]
 
     async def _record(self, shown: list[Shown]) -> list[Shown]:

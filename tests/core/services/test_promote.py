@@ -16,6 +16,7 @@ from bot.core.events import MemberLeft
 from bot.core.replies import Reply
 from bot.core.services.promote import RULES, Audience, PromotionError
 from bot.core.services.suite import Services
+from bot.i18n import segment_name, translator
 from bot.store import engagement as q
 from bot.store import outbox
 from bot.store import schema as s
@@ -398,6 +399,38 @@ async def test_segment_and_top_audiences_use_the_model_and_still_need_consent(
     )
     after = await services.promote.plan(place, "rust-async", Audience("segment", str(segment.id)))
     assert {m.id for m in after.members} == in_segment - {target.id, leaver.id}
+
+
+async def test_segment_labels_are_in_the_moderators_language(
+    sqlite_services: Services, tmp_path: Path
+) -> None:
+    """A Chinese-speaking moderator is offered Chinese segment names, and either name plans."""
+    services = sqlite_services
+    cohort = services.context.cohort
+    await load_catalog(cohort)
+    generated = await import_community(cohort, tmp_path, members=30)
+    await train_model(services)
+    place = await _place(services, generated.id)
+    model = await services.context.models.current()
+    assert model is not None
+    models = model.community(place.ref)
+    assert models is not None and models.segments is not None
+    described = models.segments.describe()
+    t = translator("zh_Hans")
+    chinese = Actor("discord", "boss", "Boss", generated.id, None, "zh-CN", is_admin=True)
+
+    offered = await services.promote.suggest(chinese, "audience", "")
+    labels = {o.value: o.label for o in offered}
+    for segment in described:
+        label = labels[f"segment:{segment.id}"]
+        assert segment_name(t, segment) in label and segment.name not in label
+        members = {int(m) for m, seg in models.segments.assignments().items() if seg == segment.id}
+        for name in (segment_name(t, segment), segment.name):
+            plan = await services.promote.plan(place, "rust-async", Audience("segment", name))
+            assert {m.id for m in plan.members} == members
+    english = Actor("discord", "boss", "Boss", generated.id, None, "en", is_admin=True)
+    labels = {o.value: o.label for o in await services.promote.suggest(english, "audience", "")}
+    assert all(segment.name in labels[f"segment:{segment.id}"] for segment in described)
 
 
 async def _by_id(services: Services, ids: list[int]) -> dict[int, q.MemberInfo]:

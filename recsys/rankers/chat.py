@@ -1,0 +1,462 @@
+"""Ranking from what members say: a learned ranker over chat engagement signals.
+
+No purchases needed. For every member × course it computes signals from the chat
+(`recsys.engagement`), as of a reference time:
+
+- the member's own engagement with the course's topics: ever (count), recent and
+  long-run (exponentially decayed shares of their engagement);
+- the community's engagement with it, recent and long-run (the cold-start prior);
+- co-occurrence: an item-item (DLAE/EASE) model on member × topic engagement ("members
+  who talk about X also talk about Y");
+- text similarity of the member's recent messages and the course's text.
+
+How much each signal counts is learned by a logistic regression on the store's own
+chat, later against earlier: at several past cut-offs the signals are computed from
+the chat before the cut-off and the label is whether the member engaged with the
+course after it. Two models are fitted, one for courses the member already
+engaged with and one for the rest, since what predicts a return differs from what
+predicts a new interest; their probabilities are comparable, so one ranking mixes
+both. With too little chat to learn from, fixed weights (own engagement, then the
+community's) are used and `validation_` says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from recsys.data import Dataset, FloatArray, IntArray
+from recsys.engagement import INHERITED_WEIGHT, ChatActivity, decayed, profiles, row_shares
+from recsys.rankers.base import Ranker
+from recsys.rankers.itemitem import dlae_from_gram
+
+log = logging.getLogger(__name__)
+
+FEATURES = (
+    "own_tagged",
+    "own_mentioned",
+    "own_replied",
+    "own_share_recent",
+    "own_share_long",
+    "own_fresh",
+    "community_recent",
+    "community_long",
+    "community_started",
+    "helper_x_community",
+    "volume_x_share",
+    "cooccurrence",
+    "text_similarity",
+)
+# With too little chat to learn from: own engagement first, then the community's.
+PRIOR = {
+    "own_tagged": 1.0,
+    "own_mentioned": 0.5,
+    "own_replied": 0.5,
+    "community_recent": 0.5,
+    "community_long": 0.5,
+}
+STRONG = 0.75
+FRESH_DAYS = 7.0
+COMMUNITY_SIGNALS = ("cooccurrence", "community_recent", "community_long", "community_started")
+MEMBER_SIGNALS = ("tagged", "mentioned", "replied", "recent", "long", "fresh", "profile")
+SCORE_ROWS = 256
+DAY = 86_400.0
+
+
+def _zscore_rows(matrix: FloatArray) -> FloatArray:
+    mean = matrix.mean(axis=1, keepdims=True)
+    std = matrix.std(axis=1, keepdims=True)
+    std[std == 0] = 1.0
+    return np.asarray((matrix - mean) / std, np.float32)
+
+
+def _at_least(matrix: sp.csr_matrix, weight: float) -> sp.csr_matrix:
+    """Only the entries of at least `weight`."""
+    out = sp.csr_matrix(matrix, copy=True)
+    out.data[out.data < weight] = 0
+    out.eliminate_zeros()
+    return out
+
+
+def _fit_listwise(
+    design: FloatArray, valid: npt.NDArray[np.bool_], target: npt.NDArray[np.bool_], l2: float
+) -> tuple[FloatArray, float]:
+    """Weights w maximising, per list, the softmax probability of its wanted courses.
+
+    `design` is lists × candidates × features; the loss is the mean over lists of the
+    mean negative log-probability of the wanted candidates, plus `l2`/2·|w|²/lists.
+    """
+    from scipy.optimize import minimize
+
+    n_lists = design.shape[0]
+    x = design.astype(np.float64)
+    wanted = target & valid
+    counts = wanted.sum(axis=1)
+    keep = counts > 0
+    x, valid_rows, wanted, counts = x[keep], valid[keep], wanted[keep], counts[keep]
+    per_target = wanted / counts[:, None]
+
+    def loss(w: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
+        logits = x @ w
+        logits = np.where(valid_rows, logits, -np.inf)
+        top = logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits - top)
+        total = exp.sum(axis=1, keepdims=True)
+        log_prob = logits - top - np.log(total)
+        value = -float((np.where(wanted, log_prob, 0.0) * per_target).sum()) / len(x)
+        prob = exp / total
+        grad = -np.einsum("lc,lcf->f", per_target - prob, x) / len(x)
+        value += 0.5 * l2 * float(w @ w) / n_lists
+        grad += l2 * w / n_lists
+        return value, grad
+
+    result = minimize(loss, np.zeros(x.shape[2]), jac=True, method="L-BFGS-B")
+    return result.x.astype(np.float32), float(result.fun)
+
+
+class ChatRanker(Ranker):
+    """Learned combination of own, community, co-occurrence and text signals from chat."""
+
+    name = "chat"
+
+    def __init__(
+        self,
+        recent_days: float = 30.0,
+        long_days: float = 365.0,
+        cutoffs: tuple[float, ...] = (0.5, 0.65, 0.8),
+        min_members: int = 8,
+        max_negatives: int = 300,
+        regularization: float = 1.0,
+        seed: int = 0,
+    ) -> None:
+        self.recent_days = recent_days
+        self.long_days = long_days
+        self.cutoffs = cutoffs
+        self.min_members = min_members
+        self.max_negatives = max_negatives
+        self.regularization = regularization
+        self.seed = seed
+
+    # -- fitting -------------------------------------------------------------------------
+
+    def _fit(self, data: Dataset) -> None:
+        chat = data.chat
+        n_courses = data.n_courses
+        if data.course_topics is not None:
+            course_topics = sp.csr_matrix(data.course_topics, dtype=np.float32)
+        else:
+            course_topics = sp.csr_matrix((n_courses, 0), dtype=np.float32)
+        self.course_topics_ = course_topics
+        if chat is None or chat.n_messages == 0:
+            chat = ChatActivity(
+                member=np.zeros(0, np.int64),
+                ts=np.zeros(0, np.float64),
+                topics=sp.csr_matrix((0, course_topics.shape[1]), dtype=np.float32),
+                courses=sp.csr_matrix((0, n_courses), dtype=np.float32),
+                context=sp.csr_matrix((0, n_courses), dtype=np.float32),
+            )
+        self.now_ = float(chat.ts.max()) + 1.0 if chat.n_messages else 0.0
+        prior = np.asarray([PRIOR.get(name, 0.0) for name in FEATURES], np.float32)
+        self.coef_ = np.concatenate([prior, np.zeros_like(prior)])
+        self.mean_ = np.zeros(len(FEATURES), np.float32)
+        self.scale_ = np.ones(len(FEATURES), np.float32)
+        self.validation_: dict[str, Any] = {"learned": False}
+        if chat.engaged.nnz:
+            self._learn(chat, data.n_members)
+        self._set_state(chat, data.n_members)
+
+    def _signals_at(self, chat: ChatActivity, n_members: int, now: float) -> dict[str, Any]:
+        """Everything scoring needs, computed from the chat before `now`."""
+        tagged = decayed(chat, n_members, now, None, _at_least(chat.courses, STRONG))
+        started = decayed(chat, n_members, now, None, chat.courses)
+        replied = decayed(chat, n_members, now, None, chat.context)
+        recent = decayed(chat, n_members, now, self.recent_days)
+        long = decayed(chat, n_members, now, self.long_days)
+        profile = (
+            profiles(chat, n_members, now, self.recent_days)
+            if self.course_topics_.shape[1]
+            else sp.csr_matrix((n_members, 0), dtype=np.float32)
+        )
+        return {
+            "tagged": tagged,
+            "mentioned": started - tagged,
+            "replied": replied,
+            "recent": recent,
+            "long": long,
+            "fresh": decayed(chat, n_members, now, FRESH_DAYS),
+            "profile": profile,
+            **self._community_signals(started, replied, recent, long),
+        }
+
+    def _community_signals(
+        self,
+        started: sp.csr_matrix,
+        replied: sp.csr_matrix,
+        recent: sp.csr_matrix,
+        long: sp.csr_matrix,
+    ) -> dict[str, FloatArray]:
+        """The signals that pool every member (recomputed after erasure)."""
+        return {
+            "cooccurrence": self._cooccurrence(started + replied),
+            "community_recent": self._community(recent),
+            "community_long": self._community(long),
+            "community_started": self._community(started),
+        }
+
+    @staticmethod
+    def _community(matrix: sp.csr_matrix) -> FloatArray:
+        totals = np.asarray(matrix.sum(axis=0), np.float64).ravel()
+        share = totals / max(float(totals.sum()), 1e-9)
+        return np.log(share + 1e-4).astype(np.float32)
+
+    @staticmethod
+    def _cooccurrence(count: sp.csr_matrix) -> FloatArray:
+        """DLAE course-to-course weights on who engages with which topics."""
+        binary = (count > 0).astype(np.float32)
+        gram = np.asarray((binary.T @ binary).toarray(), np.float64)
+        diag = np.diag(gram)
+        positive = diag[diag > 0]
+        # Regularisation relative to how many members a topic typically has.
+        l2 = max(1.0, 0.5 * float(np.median(positive))) if len(positive) else 1.0
+        return dlae_from_gram(gram, 0.25, l2)
+
+    def _features(self, signals: dict[str, Any], rows: IntArray) -> FloatArray:
+        """Rows × courses × features."""
+        tagged = np.asarray(signals["tagged"][rows].toarray(), np.float32)
+        mentioned = np.asarray(signals["mentioned"][rows].toarray(), np.float32)
+        started = tagged + mentioned
+        replied = np.asarray(signals["replied"][rows].toarray(), np.float32)
+        recent = row_shares(signals["recent"][rows])
+        long = row_shares(signals["long"][rows])
+        fresh = np.log1p(np.asarray(signals["fresh"][rows].toarray(), np.float32))
+        shape = started.shape
+        total_started = started.sum(axis=1, keepdims=True)
+        total_replied = replied.sum(axis=1, keepdims=True)
+        volume = np.log1p(total_started + total_replied)
+        helper = total_replied / np.maximum(total_started + total_replied, 1e-6)
+        community_recent = signals["community_recent"][None, :]
+        talked = ((started + replied) > 0).astype(np.float32)
+        cooccurrence = _zscore_rows(np.asarray(talked @ signals["cooccurrence"], np.float32))
+        if self.course_topics_.shape[1]:
+            similarity = np.asarray(
+                (signals["profile"][rows] @ self.course_topics_.T).toarray(), np.float32
+            )
+            similarity = _zscore_rows(similarity)
+        else:
+            similarity = np.zeros(shape, np.float32)
+        columns = {
+            "own_tagged": np.log1p(tagged),
+            "own_mentioned": np.log1p(mentioned),
+            "own_replied": np.log1p(replied),
+            "own_share_recent": recent,
+            "own_share_long": long,
+            "own_fresh": fresh,
+            "community_recent": np.broadcast_to(community_recent, shape),
+            "community_long": np.broadcast_to(signals["community_long"][None, :], shape),
+            "community_started": np.broadcast_to(signals["community_started"][None, :], shape),
+            "helper_x_community": helper * community_recent,
+            "volume_x_share": volume * long,
+            "cooccurrence": cooccurrence,
+            "text_similarity": similarity,
+        }
+        return np.stack([columns[name] for name in FEATURES], axis=2).astype(np.float32)
+
+    def _learn(self, chat: ChatActivity, n_members: int) -> None:
+        """Learn the signal weights on later chat against earlier chat (listwise)."""
+        # Deliberate statements of a topic (tags, replies to tagged messages) are the
+        # target when the community has enough of them; otherwise any engagement.
+        strong = sp.csr_matrix(
+            _at_least(chat.courses, STRONG).maximum(
+                _at_least(chat.context, STRONG * INHERITED_WEIGHT)
+            )
+        )
+        lists, wanted = self._lists(chat, strong, n_members)
+        if len(lists) < self.min_members:
+            lists, wanted = self._lists(chat, chat.engaged, n_members)
+        self._fit_lists(lists, wanted)
+
+    def _lists(
+        self, chat: ChatActivity, target: sp.csr_matrix, n_members: int
+    ) -> tuple[list[FloatArray], list[npt.NDArray[np.bool_]]]:
+        """Per past cut-off and member: candidate signals and which were engaged after."""
+        rng = np.random.default_rng(self.seed)
+        lists: list[FloatArray] = []
+        wanted: list[npt.NDArray[np.bool_]] = []
+        engaged_ts = chat.ts[np.diff(target.indptr) > 0]
+        if not len(engaged_ts):
+            return lists, wanted
+        for quantile in self.cutoffs:
+            cutoff = float(np.quantile(engaged_ts, quantile))
+            earlier = chat.before(cutoff)
+            if not earlier.n_messages:
+                continue
+            later = np.flatnonzero(chat.ts >= cutoff)
+            authors = sp.csr_matrix(
+                (np.ones(len(later), np.float32), (chat.member[later], np.arange(len(later)))),
+                shape=(n_members, len(later)),
+            )
+            after = sp.csr_matrix((authors @ target[later]) > 0)
+            talked_before = np.bincount(earlier.member, minlength=n_members) > 0
+            rows = np.flatnonzero(talked_before & (np.diff(after.indptr) > 0))
+            if not len(rows):
+                continue
+            features = self._features(self._signals_at(earlier, n_members, cutoff), rows)
+            positives = after[rows].toarray()
+            for i in range(len(rows)):
+                candidates = np.arange(features.shape[1])
+                if len(candidates) > self.max_negatives:
+                    # Positives plus a uniform sample of the rest (sampled softmax).
+                    pos = np.flatnonzero(positives[i])
+                    rest = rng.choice(
+                        np.flatnonzero(~positives[i]), self.max_negatives, replace=False
+                    )
+                    candidates = np.concatenate([pos, rest])
+                lists.append(features[i, candidates])
+                wanted.append(positives[i, candidates])
+        return lists, wanted
+
+    def _fit_lists(self, lists: list[FloatArray], wanted: list[npt.NDArray[np.bool_]]) -> None:
+        """Learn the weights from the lists (or keep the prior with too few)."""
+        self.validation_ = {"learned": False, "lists": len(lists)}
+        if len(lists) < self.min_members:
+            self.validation_["note"] = (
+                f"only {len(lists)} member(s) talked both before and after a past cut-off: "
+                "fixed weights"
+            )
+            return
+        width = max(len(x) for x in lists)
+        x = np.zeros((len(lists), width, len(FEATURES)), np.float32)
+        valid = np.zeros((len(lists), width), bool)
+        target = np.zeros((len(lists), width), bool)
+        for i, (features, positive) in enumerate(zip(lists, wanted, strict=True)):
+            x[i, : len(features)] = features
+            valid[i, : len(features)] = True
+            target[i, : len(features)] = positive
+        flat = x[valid]
+        self.mean_ = flat.mean(axis=0)
+        self.scale_ = flat.std(axis=0)
+        self.scale_[self.scale_ == 0] = 1.0
+        design = self._design(x)
+        self.coef_, loss = _fit_listwise(design, valid, target, self.regularization)
+        self.validation_.update(
+            {
+                "learned": True,
+                "positives": int(target.sum()),
+                "loss": round(loss, 4),
+                "coefficients": self._describe_coef(),
+            }
+        )
+        log.info("chat ranker learned from %d member lists (loss %.4f)", len(lists), loss)
+
+    def _describe_coef(self) -> dict[str, dict[str, float]]:
+        d = len(FEATURES)
+        new, extra = self.coef_[:d], self.coef_[d:]
+        return {
+            "new": dict(zip(FEATURES, np.round(new, 3).tolist(), strict=True)),
+            "engaged": dict(zip(FEATURES, np.round(new + extra, 3).tolist(), strict=True)),
+        }
+
+    def _design(self, features: FloatArray) -> FloatArray:
+        """Standardised signals, and again for courses the member already talked about."""
+        own = [FEATURES.index(name) for name in ("own_tagged", "own_mentioned", "own_replied")]
+        engaged = np.asarray((features[..., own] > 0).any(axis=-1), np.float32)
+        standard = (features - self.mean_) / self.scale_
+        both = np.concatenate([standard, standard * engaged[..., None]], axis=-1)
+        return np.asarray(both, np.float32)
+
+    def _set_state(self, chat: ChatActivity, n_members: int) -> None:
+        self.signals_ = self._signals_at(chat, n_members, self.now_)
+
+    def _signals(self) -> dict[str, Any]:
+        return self.signals_
+
+    # -- scoring -------------------------------------------------------------------------
+
+    def _combine(self, features: FloatArray) -> FloatArray:
+        return np.asarray(self._design(features) @ self.coef_, np.float32)
+
+    def _score(self, rows: IntArray) -> FloatArray:
+        signals = self._signals()
+        out = np.empty((len(rows), len(self.courses_)), np.float32)
+        for start in range(0, len(rows), SCORE_ROWS):
+            chunk = rows[start : start + SCORE_ROWS]
+            out[start : start + len(chunk)] = self._combine(self._features(signals, chunk))
+        return out
+
+    def _cold(self) -> FloatArray:
+        """A member with no chat: the community's engagement (then purchases)."""
+        signals = self._signals()
+        features = np.zeros((1, len(self.courses_), len(FEATURES)), np.float32)
+        features[0, :, FEATURES.index("community_recent")] = signals["community_recent"]
+        features[0, :, FEATURES.index("community_long")] = signals["community_long"]
+        features[0, :, FEATURES.index("community_started")] = signals["community_started"]
+        return np.asarray(self._combine(features)[0] + 1e-3 * self.popularity_, np.float32)
+
+    def engagement(self, member_ids: list[str]) -> sp.csr_matrix:
+        """Members × courses: messages each member wrote about each course's topics.
+
+        Tagged messages and direct replies to them count fully, a keyword in running
+        text by its weight. Unknown members get empty rows.
+        """
+        rows = self.members_.rows(member_ids)
+        total = self.signals_["tagged"] + self.signals_["mentioned"] + self.signals_["replied"]
+        known = rows >= 0
+        picked = total[np.where(known, rows, 0)]
+        return sp.csr_matrix(sp.diags(known.astype(np.float32)) @ picked)
+
+    def community_engagement(self) -> FloatArray:
+        """Per course, how much the community's chat was about its topics."""
+        total = self.signals_["tagged"] + self.signals_["mentioned"] + self.signals_["replied"]
+        return np.asarray(total.sum(axis=0), np.float32).ravel()
+
+    # -- erasure and artifacts -------------------------------------------------------------
+
+    def _forget_rows(self, keep: IntArray) -> None:
+        for name in MEMBER_SIGNALS:
+            self.signals_[name] = self.signals_[name][keep]
+        # Community signals include the forgotten members: recompute without them.
+        signals = self.signals_
+        signals.update(
+            self._community_signals(
+                signals["tagged"] + signals["mentioned"],
+                signals["replied"],
+                signals["recent"],
+                signals["long"],
+            )
+        )
+
+    def _state(self) -> dict[str, npt.NDArray[Any]]:
+        state: dict[str, npt.NDArray[Any]] = {
+            "now": np.asarray([self.now_]),
+            "coef": self.coef_,
+            "mean": self.mean_,
+            "scale": self.scale_,
+            "course_topics": self.course_topics_.toarray(),
+        }
+        for name in COMMUNITY_SIGNALS:
+            state[name] = self.signals_[name]
+        for name in MEMBER_SIGNALS:
+            matrix = sp.csr_matrix(self.signals_[name])
+            state[f"{name}_data"] = matrix.data
+            state[f"{name}_indices"] = matrix.indices
+            state[f"{name}_indptr"] = matrix.indptr
+            state[f"{name}_shape"] = np.asarray(matrix.shape)
+        return state
+
+    def _restore(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
+        self.now_ = float(arrays["now"][0])
+        self.coef_ = arrays["coef"]
+        self.mean_ = arrays["mean"]
+        self.scale_ = arrays["scale"]
+        self.course_topics_ = sp.csr_matrix(arrays["course_topics"], dtype=np.float32)
+        self.signals_ = {name: arrays[name] for name in COMMUNITY_SIGNALS}
+        for name in MEMBER_SIGNALS:
+            self.signals_[name] = sp.csr_matrix(
+                (arrays[f"{name}_data"], arrays[f"{name}_indices"], arrays[f"{name}_indptr"]),
+                shape=tuple(int(v) for v in arrays[f"{name}_shape"]),
+            )
+        self.validation_ = {}
