@@ -105,7 +105,11 @@ def run_model(name: str, folder: str) -> dict[str, Any]:
         result["itemitem_tuning"] = getattr(item, "tuning_", {})
         sequence = next((c for c in ranker.components_ if c.name == "sequence"), None)
         if sequence is not None:
-            result["sequence_chosen"] = {"decay": sequence.decay_, "l2": sequence.l2_}
+            result["sequence_chosen"] = {
+                "decay": sequence.decay_,
+                "l2": sequence.l2_,
+                "transitions": sequence.pairs_,  # 0: no timestamps, it learned nothing
+            }
             result["sequence_tuning"] = getattr(sequence, "tuning_", {})
         # Each fitted component alone on the same test (no refit): what it contributes.
         result["components_on_test"] = {

@@ -97,6 +97,7 @@ class RecsysSettings(_Section):
 
     artifacts_dir: Path = Path("artifacts")
     validation_members: int = Field(default=8000, ge=10, le=1_000_000)
+    hybrid: bool = False
     hybrid_epochs: int = Field(default=1, ge=1, le=100)
     item_tune: bool = True
     item_dropout: float = Field(default=0.25, ge=0.0, lt=1.0)

@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from recsys.data import FloatArray
 from recsys.rankers.base import Ranker, exclude
 from recsys.rankers.blend import BlendRanker
+from recsys.rankers.chat import ChatRanker
 
 LEVELS = ("beginner", "intermediate", "advanced")
 # Course-to-course similarity above which "members who took X often take this too" holds.
@@ -45,14 +46,25 @@ class CourseInfo:
     level: str | None = None
     active: bool = True
     new: bool = False
+    topic: str | None = None  # what members call its subject in chat (its first tag)
+
+    @property
+    def subject(self) -> str:
+        """The course's subject as a member would say it ("neural networks", "asyncio")."""
+        return (self.topic or self.title).replace("-", " ").replace("_", " ")
 
 
 @dataclass(frozen=True)
 class Reason:
     """Why a course was picked, in a form a caller can translate.
 
-    `kind` is `topics` (args: the shared terms), `related` (args: a course the member
-    took), `explore`, `new` or `popular` (no args).
+    Evidence from chat first: `talked` (args: subject, messages) — the member wrote
+    about the course's subject; `helped` (args: subject, replies) — they answered
+    others about it; `kindred` (args: a subject they talk about, this course's
+    subject) — members who talk about the one often discuss the other; `discussed`
+    (args: subject) — much discussed in the community lately. Then `related` (args:
+    a course the member took), `topics` (args: terms shared by their talk and the
+    course's own keywords), `explore`, `new` or `popular` (no args).
     """
 
     kind: str
@@ -60,6 +72,16 @@ class Reason:
 
     def english(self, titles: Mapping[str, CourseInfo]) -> str:
         """The reason as an English line."""
+        if self.kind == "talked":
+            count = int(self.args[1])
+            return f"you talked about {self.args[0]} in {_messages(count)}"
+        if self.kind == "helped":
+            count = int(self.args[1])
+            return f"you helped others with {self.args[0]} {_times(count)}"
+        if self.kind == "kindred":
+            return f"members who talk about {self.args[0]} often discuss {self.args[1]} too"
+        if self.kind == "discussed":
+            return f"{self.args[0]} is much discussed in the community lately"
         if self.kind == "topics":
             return f"you often discuss {_and(list(self.args))}"
         if self.kind == "related":
@@ -102,6 +124,8 @@ class Recommender:
     course_vectors: sp.csr_matrix | FloatArray | None = None  # for diversity
     terms: Sequence[str] | None = None  # topic space vocabulary, for reasons
     member_topics: Mapping[str, sp.csr_matrix] | None = None  # per member, for reasons
+    chat: ChatRanker | None = None  # what members said, as evidence for reasons
+    keywords: Mapping[str, Collection[str]] | None = None  # per course id: its own words
 
     def __post_init__(self) -> None:
         ids = self.ranker.courses_.ids
@@ -114,6 +138,8 @@ class Recommender:
             [_level_rank(self.courses.get(c, CourseInfo(c, c)).level) for c in ids], np.int8
         )
         self._new = np.asarray([self.courses.get(c, CourseInfo(c, c)).new for c in ids], bool)
+        self._subjects = [self.courses.get(c, CourseInfo(c, c)).subject for c in ids]
+        self._discussed = self.chat.discussed() if self.chat is not None else None
 
     def recommend(
         self,
@@ -136,6 +162,9 @@ class Recommender:
         components = (
             ranker.component_scores(list(member_ids)) if isinstance(ranker, BlendRanker) else {}
         )
+        said, helped = (
+            self.chat.evidence(list(member_ids)) if self.chat is not None else (None, None)
+        )
         out: list[list[Pick]] = []
         for position, member in enumerate(member_ids):
             row = scores[position].copy()
@@ -151,7 +180,10 @@ class Recommender:
                 picks = [*picks[: k - 1], explore]
             member_picks = []
             for c in picks:
-                reason = self._why(member, c, owned, components, position, c == explore)
+                talk = None
+                if said is not None and helped is not None:
+                    talk = (int(said[position, c]), int(helped[position, c]))
+                reason = self._why(member, c, owned, components, position, c == explore, talk)
                 member_picks.append(
                     Pick(
                         course=ranker.courses_.ids[c],
@@ -237,6 +269,7 @@ class Recommender:
         components: Mapping[str, FloatArray],
         position: int,
         exploring: bool,
+        talk: tuple[int, int] | None = None,
     ) -> Reason:
         if exploring:
             return Reason("explore")
@@ -245,14 +278,34 @@ class Recommender:
             key=lambda name: float(components[name][position, course]),
             default=None,
         )
+        subject = self._subjects[course]
+        related = self._related_owned(course, owned)
+        if related is not None and strongest in ("itemitem", "sequence"):
+            return Reason("related", (related,))
+        # What the member said is evidence they recognise: cite it first.
+        said, helped = talk or (0, 0)
+        if helped > said:
+            return Reason("helped", (subject, str(helped)))
+        if said:
+            return Reason("talked", (subject, str(said)))
+        if helped:
+            return Reason("helped", (subject, str(helped)))
+        kindred = [
+            self._subjects[k]
+            for k in (self.chat.kindred(member, course) if self.chat is not None else [])
+            if self._subjects[k] != subject
+        ]
+        if kindred:
+            return Reason("kindred", (kindred[0], subject))
         topics = self._shared_terms(member, course)
         if topics and strongest in (None, "content", "hybrid"):
             return Reason("topics", tuple(topics))
-        related = self._related_owned(course, owned)
         if related is not None:
             return Reason("related", (related,))
         if topics:
             return Reason("topics", tuple(topics))
+        if self._discussed is not None and self._discussed[course]:
+            return Reason("discussed", (subject,))
         if self._new[course]:
             return Reason("new")
         return Reason("popular")
@@ -267,8 +320,13 @@ class Recommender:
         product = _dense_row(vector) * _dense_row(course_row)
         if not np.any(product > 0):
             return []
-        best = np.argsort(-product)[:2]
-        return [self.terms[i] for i in best if product[i] > 0]
+        # Only the course's own words (title, tags): a word its description shares by
+        # accident ("templates" in a Django course) is a homonym, not a reason.
+        own_words = (self.keywords or {}).get(self.ranker.courses_.ids[course])
+        best = [int(i) for i in np.argsort(-product) if product[i] > 0]
+        if own_words is not None:
+            best = [i for i in best if self.terms[i] in own_words]
+        return [self.terms[i] for i in best[:2]]
 
     def _related_owned(self, course: int, owned: npt.NDArray[np.int32]) -> str | None:
         if not len(owned) or self._similarity is None:
@@ -287,6 +345,14 @@ def _relative(scores: FloatArray, course: int) -> float:
     finite = scores[np.isfinite(scores)]
     low, high = float(finite.min()), float(finite.max())
     return round((float(scores[course]) - low) / (high - low), 3) if high > low else 1.0
+
+
+def _messages(count: int) -> str:
+    return "1 message" if count == 1 else f"{count} messages"
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
 
 
 def _and(terms: list[str]) -> str:

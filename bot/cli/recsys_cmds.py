@@ -67,6 +67,7 @@ def _ranking(config: Settings) -> Any:
         item_dropout=config.recsys.item_dropout,
         item_l2=config.recsys.item_l2,
         item_tune=config.recsys.item_tune,
+        hybrid=config.recsys.hybrid,
         hybrid_epochs=config.recsys.hybrid_epochs,
         validation_members=config.recsys.validation_members,
         seed=config.recsys.seed,
@@ -426,24 +427,44 @@ class SplitKind(StrEnum):
 
     temporal = "temporal"
     loo = "loo"
+    chat = "chat"
+
+
+# Fewer evaluated members than this and the figures are mostly noise.
+MEANINGFUL_MEMBERS = 30
 
 
 def evaluate(
     ctx: typer.Context,
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="Cut-off of the top list.")] = 10,
-    split: Annotated[SplitKind, typer.Option("--split", help="temporal or loo.")] = (
-        SplitKind.temporal
-    ),
+    split: Annotated[
+        SplitKind,
+        typer.Option(
+            "--split",
+            help="temporal (purchases; later chat when there are too few), loo or chat.",
+        ),
+    ] = SplitKind.temporal,
     as_json: JsonOption = False,
 ) -> None:
-    """Offline evaluation of every ranker on the store's data (HR, NDCG, Recall@k, ...)."""
+    """Offline evaluation of every ranker on the store's data (HR, NDCG, Recall@k, ...).
+
+    Purchases are the target when there are enough; otherwise (or with `--split chat`)
+    what members talked about after a cut-off, ranked from what they said before it.
+    """
     import numpy as np
 
     from bot.training.train import build_dataset
     from recsys.data import leave_one_out, temporal_split
+    from recsys.engagement import chat_split
     from recsys.evaluate import evaluate as measure
     from recsys.model import default_ranker
-    from recsys.rankers import ContentRanker, HybridRanker, ItemItemRanker, PopularityRanker
+    from recsys.rankers import (
+        ChatRanker,
+        ContentRanker,
+        HybridRanker,
+        ItemItemRanker,
+        PopularityRanker,
+    )
     from recsys.rankers.als import ALSRanker, implicit_available
     from recsys.topics import TfidfEncoder
 
@@ -452,11 +473,24 @@ def evaluate(
     if not inputs.courses:
         raise runtime.fail("the catalog is empty: import courses first (cohort courses import)")
     data = build_dataset(inputs, inputs.activity(), TfidfEncoder())
-    if split is SplitKind.temporal:
-        assert data.events is not None
-        times = data.events[3]
-        if len(times) < 10:
-            raise runtime.fail("too few interactions to evaluate (need at least 10)")
+    assert data.events is not None
+    times = data.events[3]
+    if split is SplitKind.temporal and len(times) < 10:
+        split = SplitKind.chat  # too few purchases: later chat is the target
+    if split is SplitKind.chat:
+        held = chat_split(data)
+        if not held.held_out:
+            raise runtime.fail(
+                "nothing to evaluate: no member talked about a course's topics both before "
+                "and after the cut-off (and fewer than 10 purchases)"
+            )
+        assert held.train.chat is not None
+        cutoff = float(held.train.chat.ts.max(initial=0.0))
+        described = (
+            f"later chat after {datetime.fromtimestamp(cutoff, UTC):%Y-%m-%d %H:%M}: "
+            "courses whose topics members talked about next"
+        )
+    elif split is SplitKind.temporal:
         cutoff = float(np.quantile(times, 0.8))
         held = temporal_split(data, cutoff)
         described = f"temporal split at {datetime.fromtimestamp(cutoff, UTC):%Y-%m-%d %H:%M}"
@@ -465,12 +499,23 @@ def evaluate(
         described = "leave-one-out (latest interaction per member)"
     if not held.held_out:
         raise runtime.fail("no member has interactions to hold out: nothing to evaluate")
+    warning = None
+    if len(held.held_out) < MEANINGFUL_MEMBERS:
+        warning = (
+            f"only {len(held.held_out)} members evaluated: differences between rankers "
+            "mostly reflect chance"
+        )
     ranking = _ranking(config)
     rankers: list[Any] = [
         PopularityRanker(),
         ContentRanker(),
+        ChatRanker(seed=ranking.seed),
         ItemItemRanker(dropout=ranking.item_dropout, l2=ranking.item_l2, tune=ranking.item_tune),
-        HybridRanker(epochs=ranking.hybrid_epochs, seed=ranking.seed),
+        *(
+            [HybridRanker(epochs=ranking.hybrid_epochs, seed=ranking.seed)]
+            if ranking.hybrid
+            else []
+        ),
         default_ranker(ranking),
     ]
     if implicit_available():
@@ -479,10 +524,12 @@ def evaluate(
         measure(ranker, held, k, course_vectors=data.course_topics).as_dict() for ranker in rankers
     ]
     if as_json:
-        runtime.print_json({"split": described, "k": k, "results": results})
+        runtime.print_json({"split": described, "k": k, "warning": warning, "results": results})
         return
     from rich.table import Table
 
+    if warning:
+        runtime.err.print(f"warning: {warning}", markup=False)
     table = Table(
         "ranker",
         f"HR@{k}",

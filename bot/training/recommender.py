@@ -14,7 +14,9 @@ from bot.config import RecommendSettings
 from bot.training.train import Bundle
 from recsys.policy import PolicyConfig, Recommender
 from recsys.rankers.blend import BlendRanker
+from recsys.rankers.chat import ChatRanker
 from recsys.rankers.content import ContentRanker
+from recsys.text import tokenize
 
 
 class _MemberTopics(Mapping[str, sp.csr_matrix]):
@@ -41,6 +43,19 @@ def content_ranker(ranker: BlendRanker) -> ContentRanker | None:
     return next((c for c in ranker.components_ if isinstance(c, ContentRanker)), None)
 
 
+def chat_ranker(ranker: BlendRanker) -> ChatRanker | None:
+    """The blend's chat component, if it has one: what members said, for reasons."""
+    return next((c for c in ranker.components_ if isinstance(c, ChatRanker)), None)
+
+
+def course_keywords(bundle: Bundle) -> dict[str, frozenset[str]]:
+    """Per course, the terms of its own title and subject (what a reason may cite)."""
+    return {
+        course.id: frozenset(tokenize(f"{course.title} {course.topic or ''}"))
+        for course in bundle.courses
+    }
+
+
 def build_recommender(bundle: Bundle, settings: RecommendSettings) -> Recommender:
     """The bundle's ranker with its catalog, rules and reasons."""
     content = content_ranker(bundle.ranker)
@@ -58,4 +73,6 @@ def build_recommender(bundle: Bundle, settings: RecommendSettings) -> Recommende
         course_vectors=np.asarray(course_vectors) if course_vectors is not None else None,
         terms=bundle.encoder.terms(),
         member_topics=_MemberTopics(content) if content is not None else None,
+        chat=chat_ranker(bundle.ranker),
+        keywords=course_keywords(bundle),
     )

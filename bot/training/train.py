@@ -239,6 +239,7 @@ def train(
             language=c.language,
             level=c.level,
             active=c.active,
+            topic=c.tags[0] if c.tags else None,
             # New for exploration: fewer than NEW_COURSE_CHOICES members chose it yet.
             new=bool(chosen[dataset.courses.index[c.id]] < NEW_COURSE_CHOICES),
         )

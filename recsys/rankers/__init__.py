@@ -1,10 +1,11 @@
-"""Course rankers: popularity, content, item-item (DLAE), next-item, the Keras hybrid, the blend.
+"""Course rankers: popularity, content, chat, item-item (DLAE), next-item, Keras hybrid, blend.
 
 Importing this package does not import TensorFlow; the hybrid imports it when fitted.
 """
 
 from recsys.rankers.base import Ranker, Recommendations, top_k
 from recsys.rankers.blend import BlendRanker
+from recsys.rankers.chat import ChatRanker
 from recsys.rankers.content import ContentRanker
 from recsys.rankers.hybrid import HybridRanker
 from recsys.rankers.itemitem import ItemItemRanker
@@ -13,6 +14,7 @@ from recsys.rankers.sequence import NextItemRanker
 
 __all__ = [
     "BlendRanker",
+    "ChatRanker",
     "ContentRanker",
     "HybridRanker",
     "ItemItemRanker",

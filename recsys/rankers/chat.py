@@ -23,6 +23,7 @@ community's) are used and `validation_` says so.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,7 @@ FEATURES = (
     "own_share_recent",
     "own_share_long",
     "own_fresh",
+    "community_fresh",
     "community_recent",
     "community_long",
     "community_started",
@@ -51,18 +53,37 @@ FEATURES = (
     "cooccurrence",
     "text_similarity",
 )
+OWN = ("own_tagged", "own_replied")
 # With too little chat to learn from: own engagement first, then the community's.
+# (Raw signals: own counts are log1p, community signals log shares, so the community
+# mostly orders what the member has not talked about.)
 PRIOR = {
     "own_tagged": 1.0,
     "own_mentioned": 0.5,
     "own_replied": 0.5,
-    "community_recent": 0.5,
-    "community_long": 0.5,
+    "community_recent": 0.1,
+    "community_long": 0.1,
 }
 STRONG = 0.75
 FRESH_DAYS = 7.0
-COMMUNITY_SIGNALS = ("cooccurrence", "community_recent", "community_long", "community_started")
-MEMBER_SIGNALS = ("tagged", "mentioned", "replied", "recent", "long", "fresh", "profile")
+COMMUNITY_SIGNALS = (
+    "cooccurrence",
+    "community_fresh",
+    "community_recent",
+    "community_long",
+    "community_started",
+)
+MEMBER_SIGNALS = (
+    "tagged",
+    "mentioned",
+    "replied",
+    "recent",
+    "long",
+    "fresh",
+    "profile",
+    "said",
+    "helped",
+)
 SCORE_ROWS = 256
 DAY = 86_400.0
 
@@ -74,6 +95,11 @@ def _zscore_rows(matrix: FloatArray) -> FloatArray:
     return np.asarray((matrix - mean) / std, np.float32)
 
 
+def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """1 where the matrix is positive."""
+    return sp.csr_matrix(matrix > 0, dtype=np.float32)
+
+
 def _at_least(matrix: sp.csr_matrix, weight: float) -> sp.csr_matrix:
     """Only the entries of at least `weight`."""
     out = sp.csr_matrix(matrix, copy=True)
@@ -82,37 +108,59 @@ def _at_least(matrix: sp.csr_matrix, weight: float) -> sp.csr_matrix:
     return out
 
 
-def _fit_listwise(
-    design: FloatArray, valid: npt.NDArray[np.bool_], target: npt.NDArray[np.bool_], l2: float
-) -> tuple[FloatArray, float]:
-    """Weights w maximising, per list, the softmax probability of its wanted courses.
-
-    `design` is lists × candidates × features; the loss is the mean over lists of the
-    mean negative log-probability of the wanted candidates, plus `l2`/2·|w|²/lists.
-    """
-    from scipy.optimize import minimize
-
-    n_lists = design.shape[0]
-    x = design.astype(np.float64)
+def _softmax_loss(
+    x: npt.NDArray[np.float64],
+    valid: npt.NDArray[np.bool_],
+    target: npt.NDArray[np.bool_],
+) -> Callable[[npt.NDArray[np.float64]], tuple[float, npt.NDArray[np.float64]]]:
+    """Mean over lists of the mean negative log-probability of the wanted candidates."""
     wanted = target & valid
     counts = wanted.sum(axis=1)
     keep = counts > 0
-    x, valid_rows, wanted, counts = x[keep], valid[keep], wanted[keep], counts[keep]
-    per_target = wanted / counts[:, None]
+    x, valid, wanted, counts = x[keep], valid[keep], wanted[keep], counts[keep]
+    per_target = wanted / np.maximum(counts, 1)[:, None]
+    n = max(len(x), 1)
 
     def loss(w: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
-        logits = x @ w
-        logits = np.where(valid_rows, logits, -np.inf)
+        if not len(x):
+            return 0.0, np.zeros_like(w)
+        logits = np.where(valid, x @ w, -np.inf)
         top = logits.max(axis=1, keepdims=True)
         exp = np.exp(logits - top)
         total = exp.sum(axis=1, keepdims=True)
-        log_prob = logits - top - np.log(total)
-        value = -float((np.where(wanted, log_prob, 0.0) * per_target).sum()) / len(x)
-        prob = exp / total
-        grad = -np.einsum("lc,lcf->f", per_target - prob, x) / len(x)
-        value += 0.5 * l2 * float(w @ w) / n_lists
-        grad += l2 * w / n_lists
+        log_prob = np.where(valid, logits - top - np.log(total), 0.0)
+        value = -float((log_prob * per_target).sum()) / n
+        grad = -np.einsum("lc,lcf->f", per_target - exp / total, x) / n
         return value, grad
+
+    return loss
+
+
+def _fit_listwise(
+    design: FloatArray,
+    valid: npt.NDArray[np.bool_],
+    target: npt.NDArray[np.bool_],
+    engaged: npt.NDArray[np.bool_],
+    l2: float,
+) -> tuple[FloatArray, float]:
+    """Weights w maximising each list's softmax probability of its wanted courses.
+
+    Two lists per member and cut-off: every candidate, and only the courses they had
+    not talked about yet (what a recommendation of something new must get right).
+    `design` is lists × candidates × features; plus `l2`/2·|w|²/lists.
+    """
+    from scipy.optimize import minimize
+
+    x = design.astype(np.float64)
+    every = _softmax_loss(x, valid, target)
+    fresh = _softmax_loss(x, valid & ~engaged, target)
+    n_lists = design.shape[0]
+
+    def loss(w: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
+        value_all, grad_all = every(w)
+        value_new, grad_new = fresh(w)
+        value = value_all + value_new + 0.5 * l2 * float(w @ w) / n_lists
+        return value, grad_all + grad_new + l2 * w / n_lists
 
     result = minimize(loss, np.zeros(x.shape[2]), jac=True, method="L-BFGS-B")
     return result.x.astype(np.float32), float(result.fun)
@@ -130,7 +178,7 @@ class ChatRanker(Ranker):
         cutoffs: tuple[float, ...] = (0.5, 0.65, 0.8),
         min_members: int = 8,
         max_negatives: int = 300,
-        regularization: float = 1.0,
+        regularization: float = 100.0,
         seed: int = 0,
     ) -> None:
         self.recent_days = recent_days
@@ -165,45 +213,62 @@ class ChatRanker(Ranker):
         self.mean_ = np.zeros(len(FEATURES), np.float32)
         self.scale_ = np.ones(len(FEATURES), np.float32)
         self.validation_: dict[str, Any] = {"learned": False}
+        self.strong_only_ = False
         if chat.engaged.nnz:
             self._learn(chat, data.n_members)
         self._set_state(chat, data.n_members)
+
+    def _strong(self, chat: ChatActivity) -> sp.csr_matrix:
+        """Messages × courses: deliberate statements only (tags, substantial replies)."""
+        return sp.csr_matrix(
+            _at_least(chat.courses, STRONG).maximum(
+                _at_least(chat.context, STRONG * INHERITED_WEIGHT)
+            )
+        )
 
     def _signals_at(self, chat: ChatActivity, n_members: int, now: float) -> dict[str, Any]:
         """Everything scoring needs, computed from the chat before `now`."""
         tagged = decayed(chat, n_members, now, None, _at_least(chat.courses, STRONG))
         started = decayed(chat, n_members, now, None, chat.courses)
-        replied = decayed(chat, n_members, now, None, chat.context)
-        recent = decayed(chat, n_members, now, self.recent_days)
-        long = decayed(chat, n_members, now, self.long_days)
+        # Shares and the community's signals count deliberate statements when the
+        # community makes enough of them; keywords in running text are too noisy then.
+        basis = self._strong(chat) if self.strong_only_ else chat.engaged
         profile = (
             profiles(chat, n_members, now, self.recent_days)
             if self.course_topics_.shape[1]
             else sp.csr_matrix((n_members, 0), dtype=np.float32)
         )
-        return {
+        signals = {
             "tagged": tagged,
             "mentioned": started - tagged,
-            "replied": replied,
-            "recent": recent,
-            "long": long,
-            "fresh": decayed(chat, n_members, now, FRESH_DAYS),
+            "replied": decayed(chat, n_members, now, None, chat.context),
+            "recent": decayed(chat, n_members, now, self.recent_days, basis),
+            "long": decayed(chat, n_members, now, self.long_days, basis),
+            "fresh": decayed(chat, n_members, now, FRESH_DAYS, basis),
             "profile": profile,
-            **self._community_signals(started, replied, recent, long),
+            # Evidence for reasons, in messages: wrote about it; helped with it.
+            "said": decayed(chat, n_members, now, None, _binary(chat.courses)),
+            "helped": decayed(
+                chat,
+                n_members,
+                now,
+                None,
+                _binary(_at_least(chat.context, STRONG * INHERITED_WEIGHT)),
+            ),
         }
+        signals.update(self._community_signals(signals))
+        return signals
 
-    def _community_signals(
-        self,
-        started: sp.csr_matrix,
-        replied: sp.csr_matrix,
-        recent: sp.csr_matrix,
-        long: sp.csr_matrix,
-    ) -> dict[str, FloatArray]:
+    def _community_signals(self, signals: dict[str, Any]) -> dict[str, FloatArray]:
         """The signals that pool every member (recomputed after erasure)."""
+        started = (
+            signals["tagged"] if self.strong_only_ else signals["tagged"] + signals["mentioned"]
+        )
         return {
-            "cooccurrence": self._cooccurrence(started + replied),
-            "community_recent": self._community(recent),
-            "community_long": self._community(long),
+            "cooccurrence": self._cooccurrence(signals["long"]),
+            "community_fresh": self._community(signals["fresh"]),
+            "community_recent": self._community(signals["recent"]),
+            "community_long": self._community(signals["long"]),
             "community_started": self._community(started),
         }
 
@@ -215,7 +280,13 @@ class ChatRanker(Ranker):
 
     @staticmethod
     def _cooccurrence(count: sp.csr_matrix) -> FloatArray:
-        """DLAE course-to-course weights on who engages with which topics."""
+        """DLAE course-to-course weights on who engages with which topics.
+
+        Empty (0 × 0) when nobody talked about any course: nothing to learn, and a
+        catalog-sized matrix of zeros would only cost memory and disk.
+        """
+        if count.nnz == 0:
+            return np.zeros((0, 0), np.float32)
         binary = (count > 0).astype(np.float32)
         gram = np.asarray((binary.T @ binary).toarray(), np.float64)
         diag = np.diag(gram)
@@ -240,7 +311,10 @@ class ChatRanker(Ranker):
         helper = total_replied / np.maximum(total_started + total_replied, 1e-6)
         community_recent = signals["community_recent"][None, :]
         talked = ((started + replied) > 0).astype(np.float32)
-        cooccurrence = _zscore_rows(np.asarray(talked @ signals["cooccurrence"], np.float32))
+        if signals["cooccurrence"].size:
+            cooccurrence = _zscore_rows(np.asarray(talked @ signals["cooccurrence"], np.float32))
+        else:
+            cooccurrence = np.zeros(shape, np.float32)
         if self.course_topics_.shape[1]:
             similarity = np.asarray(
                 (signals["profile"][rows] @ self.course_topics_.T).toarray(), np.float32
@@ -255,6 +329,7 @@ class ChatRanker(Ranker):
             "own_share_recent": recent,
             "own_share_long": long,
             "own_fresh": fresh,
+            "community_fresh": np.broadcast_to(signals["community_fresh"][None, :], shape),
             "community_recent": np.broadcast_to(community_recent, shape),
             "community_long": np.broadcast_to(signals["community_long"][None, :], shape),
             "community_started": np.broadcast_to(signals["community_started"][None, :], shape),
@@ -269,13 +344,10 @@ class ChatRanker(Ranker):
         """Learn the signal weights on later chat against earlier chat (listwise)."""
         # Deliberate statements of a topic (tags, replies to tagged messages) are the
         # target when the community has enough of them; otherwise any engagement.
-        strong = sp.csr_matrix(
-            _at_least(chat.courses, STRONG).maximum(
-                _at_least(chat.context, STRONG * INHERITED_WEIGHT)
-            )
-        )
-        lists, wanted = self._lists(chat, strong, n_members)
+        self.strong_only_ = True
+        lists, wanted = self._lists(chat, self._strong(chat), n_members)
         if len(lists) < self.min_members:
+            self.strong_only_ = False
             lists, wanted = self._lists(chat, chat.engaged, n_members)
         self._fit_lists(lists, wanted)
 
@@ -341,7 +413,9 @@ class ChatRanker(Ranker):
         self.scale_ = flat.std(axis=0)
         self.scale_[self.scale_ == 0] = 1.0
         design = self._design(x)
-        self.coef_, loss = _fit_listwise(design, valid, target, self.regularization)
+        own = [FEATURES.index(name) for name in OWN]
+        engaged = np.asarray((x[..., own] > 0).any(axis=-1), bool)
+        self.coef_, loss = _fit_listwise(design, valid, target, engaged, self.regularization)
         self.validation_.update(
             {
                 "learned": True,
@@ -362,7 +436,7 @@ class ChatRanker(Ranker):
 
     def _design(self, features: FloatArray) -> FloatArray:
         """Standardised signals, and again for courses the member already talked about."""
-        own = [FEATURES.index(name) for name in ("own_tagged", "own_mentioned", "own_replied")]
+        own = [FEATURES.index(name) for name in OWN]
         engaged = np.asarray((features[..., own] > 0).any(axis=-1), np.float32)
         standard = (features - self.mean_) / self.scale_
         both = np.concatenate([standard, standard * engaged[..., None]], axis=-1)
@@ -391,6 +465,7 @@ class ChatRanker(Ranker):
         """A member with no chat: the community's engagement (then purchases)."""
         signals = self._signals()
         features = np.zeros((1, len(self.courses_), len(FEATURES)), np.float32)
+        features[0, :, FEATURES.index("community_fresh")] = signals["community_fresh"]
         features[0, :, FEATURES.index("community_recent")] = signals["community_recent"]
         features[0, :, FEATURES.index("community_long")] = signals["community_long"]
         features[0, :, FEATURES.index("community_started")] = signals["community_started"]
@@ -408,6 +483,44 @@ class ChatRanker(Ranker):
         picked = total[np.where(known, rows, 0)]
         return sp.csr_matrix(sp.diags(known.astype(np.float32)) @ picked)
 
+    def evidence(self, member_ids: list[str]) -> tuple[FloatArray, FloatArray]:
+        """Per member × course: messages they wrote about it, substantial replies about it."""
+        rows = self.members_.rows(member_ids)
+        known = rows >= 0
+        said = np.zeros((len(rows), len(self.courses_)), np.float32)
+        helped = np.zeros_like(said)
+        if known.any():
+            said[known] = self.signals_["said"][rows[known]].toarray()
+            helped[known] = self.signals_["helped"][rows[known]].toarray()
+        return said, helped
+
+    def kindred(self, member_id: str, course: int, top: int = 3) -> list[int]:
+        """Courses the member talks about that are among the `top` co-occurring with `course`.
+
+        Best first; empty when none of the member's topics is a strong neighbour (so
+        "members who talk about X often take this" is never said of a weak link).
+        """
+        row = self.members_.index.get(member_id)
+        if row is None:
+            return []
+        evidence = self.signals_["said"][row] + self.signals_["helped"][row]
+        talked = set(evidence.indices.tolist())
+        if not self.signals_["cooccurrence"].size:
+            return []
+        weights = self.signals_["cooccurrence"][:, course]
+        neighbours = [int(k) for k in np.argsort(-weights)[:top] if weights[k] > 0]
+        return [k for k in neighbours if k in talked and k != course]
+
+    def discussed(self, share: float = 0.2) -> npt.NDArray[np.bool_]:
+        """Courses among the community's most discussed lately (the top `share`)."""
+        recent = self.signals_["community_recent"]
+        floor = np.log(1e-4) + 1e-6
+        talked = recent > floor
+        if not talked.any():
+            return np.zeros(len(recent), bool)
+        cut = np.quantile(recent[talked], 1 - share)
+        return np.asarray(talked & (recent >= cut))
+
     def community_engagement(self) -> FloatArray:
         """Per course, how much the community's chat was about its topics."""
         total = self.signals_["tagged"] + self.signals_["mentioned"] + self.signals_["replied"]
@@ -419,19 +532,12 @@ class ChatRanker(Ranker):
         for name in MEMBER_SIGNALS:
             self.signals_[name] = self.signals_[name][keep]
         # Community signals include the forgotten members: recompute without them.
-        signals = self.signals_
-        signals.update(
-            self._community_signals(
-                signals["tagged"] + signals["mentioned"],
-                signals["replied"],
-                signals["recent"],
-                signals["long"],
-            )
-        )
+        self.signals_.update(self._community_signals(self.signals_))
 
     def _state(self) -> dict[str, npt.NDArray[Any]]:
         state: dict[str, npt.NDArray[Any]] = {
             "now": np.asarray([self.now_]),
+            "strong_only": np.asarray([self.strong_only_]),
             "coef": self.coef_,
             "mean": self.mean_,
             "scale": self.scale_,
@@ -449,6 +555,7 @@ class ChatRanker(Ranker):
 
     def _restore(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
         self.now_ = float(arrays["now"][0])
+        self.strong_only_ = bool(arrays["strong_only"][0])
         self.coef_ = arrays["coef"]
         self.mean_ = arrays["mean"]
         self.scale_ = arrays["scale"]

@@ -56,14 +56,16 @@ def dlae_from_gram(gram_matrix: npt.NDArray[np.float64], dropout: float, l2: flo
         # several times faster than a double-precision LU one and accurate enough here.
         factor = scipy.linalg.cho_factor(regularised, overwrite_a=True, check_finite=False)
         identity = np.eye(len(emphasis), dtype=np.float32)
-        inverse = scipy.linalg.cho_solve(factor, identity, check_finite=False)
+        inverse = np.asarray(
+            scipy.linalg.cho_solve(factor, identity, check_finite=False), np.float32
+        )
     except np.linalg.LinAlgError:
-        regularised = gram_matrix.copy()
-        regularised[np.diag_indices_from(regularised)] += emphasis
-        inverse = np.linalg.inv(regularised)
-    weights = -inverse * emphasis[None, :].astype(inverse.dtype)
+        exact = gram_matrix.copy()
+        exact[np.diag_indices_from(exact)] += emphasis
+        inverse = np.linalg.inv(exact).astype(np.float32)
+    weights = -inverse * emphasis[None, :].astype(np.float32)
     weights[np.diag_indices_from(weights)] = 0.0  # I − P·Λ, diagonal forced to zero
-    return weights.astype(np.float32)
+    return np.asarray(weights, np.float32)
 
 
 def dlae_weights(owned: sp.csr_matrix, dropout: float, l2: float) -> FloatArray:

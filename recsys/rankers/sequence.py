@@ -218,6 +218,9 @@ class NextItemRanker(Ranker):
         for value in (self.decay, *self.decays):
             if not 0 < value <= 1:
                 raise ValueError("decay must be in (0, 1]")
+        for value in (self.l2, *self.l2s):
+            if not value > 0:
+                raise ValueError("l2 must be positive")
         if data.n_courses > self.max_courses:
             raise ValueError(
                 f"{data.n_courses} courses exceed max_courses={self.max_courses} for the "

@@ -152,8 +152,76 @@ def test_evaluate_reports_every_ranker(demo: Path) -> None:
     assert code == 0, err
     report = json.loads(out)
     names = [r["ranker"] for r in report["results"]]
-    assert names[:5] == ["popularity", "content", "itemitem", "hybrid", "blend"]
+    assert names[:5] == ["popularity", "content", "chat", "itemitem", "blend"]
     assert all(0 <= r["ndcg"] <= 1 and 0 <= r["coverage"] <= 1 for r in report["results"])
+
+
+def chat_only_store(folder: Path, members: int) -> Path:
+    """A community that talks (each member about one topic, in turns) and bought nothing."""
+    topics = ["rust", "python", "kubernetes", "react"]
+    courses = [{"id": f"{t}-course", "title": f"{t.title()} course", "tags": [t]} for t in topics]
+    (folder / "courses.json").write_text(json.dumps(courses), encoding="utf-8")
+    lines = []
+    base = {"platform": "discord", "community": "g1"}
+    for m in range(members):
+        lines.append(
+            {
+                **base,
+                "type": "consent",
+                "member": f"u{m}",
+                "profiling": True,
+                "ts": "2024-01-01T00:00:00Z",
+            }
+        )
+    for day in range(1, 29):
+        for m in range(members):
+            topic = topics[m % len(topics)] if day % 5 else topics[(m + 1) % len(topics)]
+            lines.append(
+                {
+                    **base,
+                    "channel": "c1",
+                    "type": "message",
+                    "id": f"{day}-{m}",
+                    "member": f"u{m}",
+                    "ts": f"2024-01-{day:02d}T10:{m % 60:02d}:00Z",
+                    "text": f"question about #{topic} today",
+                }
+            )
+    (folder / "events.jsonl").write_text(
+        "".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8"
+    )
+    config = folder / "config.toml"
+    config.write_text('[database]\nurl = "sqlite+aiosqlite:///cohort.db"\n', encoding="utf-8")
+    for args in (
+        ("courses", "import", str(folder / "courses.json")),
+        ("import", "events", str(folder / "events.jsonl")),
+    ):
+        code, _, err = cohort("-c", str(config), *args)
+        assert code == 0, err
+    return config
+
+
+def test_evaluate_without_purchases_measures_what_members_talk_about_next(
+    tmp_path: Path,
+) -> None:
+    """No purchases: evaluation uses later chat as the target instead of refusing."""
+    config = chat_only_store(tmp_path, members=40)
+    code, out, err = cohort("-c", str(config), "evaluate", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["split"].startswith("later chat")
+    results = {r["ranker"]: r for r in report["results"]}
+    assert results["chat"]["members"] == 40
+    assert results["chat"]["ndcg"] > results["popularity"]["ndcg"]
+    assert report["warning"] is None
+
+
+def test_evaluate_warns_when_too_few_members_count(tmp_path: Path) -> None:
+    """A handful of members gives figures, and a warning that they mean little."""
+    config = chat_only_store(tmp_path, members=8)
+    code, _, err = cohort("-c", str(config), "evaluate")
+    assert code == 0, err
+    assert "only 8 members evaluated" in err
 
 
 def test_commands_explain_when_nothing_is_trained(tmp_path: Path) -> None:

@@ -15,9 +15,11 @@ import pytest
 import scipy.sparse as sp
 
 from recsys.data import Dataset, IdMap, Split, leave_one_out
+from recsys.engagement import ChatActivity, TopicMatcher, engagement_matrices
 from recsys.evaluate import evaluate
 from recsys.rankers import (
     BlendRanker,
+    ChatRanker,
     ContentRanker,
     HybridRanker,
     ItemItemRanker,
@@ -68,10 +70,46 @@ def planted(members: int = 600, seed: int = 0, *, text: bool = True) -> Dataset:
         space = TopicSpace(TfidfEncoder()).fit(member_docs, course_docs)
         side["member_topics"] = space.encode(member_docs)
         side["course_topics"] = space.encode(course_docs)
+        side["chat"] = planted_chat(
+            rng, members, space, [(f"Course {c}", [TOPICS[int(c[1])][0]]) for c in course_ids]
+        )
         side["member_features"] = rng.normal(size=(members, 4)).astype(np.float32)
         side["course_features"] = np.eye(GROUPS, dtype=np.float32)[[int(c[1]) for c in course_ids]]
     return Dataset.from_events(
         rows, cols, members=IdMap(tuple(member_ids)), courses=IdMap(tuple(course_ids)), **side
+    )
+
+
+def planted_chat(
+    rng: np.random.Generator,
+    members: int,
+    space: TopicSpace,
+    courses: list[tuple[str, list[str]]],
+    messages_per_member: int = 8,
+) -> ChatActivity:
+    """Each member talks about their group's topics over 120 days; a third are replies."""
+    texts, authors, times, parents = [], [], [], []
+    for m in range(members):
+        for _ in range(messages_per_member):
+            words = rng.choice(TOPICS[m % GROUPS], size=3)
+            texts.append("how do I use " + " ".join(words) + " here?")
+            authors.append(m)
+            times.append(float(rng.uniform(0, 120 * 86_400)))
+    order = np.argsort(times)
+    texts = [texts[i] for i in order]
+    authors = [authors[i] for i in order]
+    times = [times[i] for i in order]
+    for i in range(len(texts)):
+        parents.append(int(rng.integers(i)) if i and rng.random() < 0.3 else -1)
+    matcher = TopicMatcher.for_courses([t for t, _ in courses], [tags for _, tags in courses])
+    ts = np.asarray(times)
+    own, context = engagement_matrices(texts, np.asarray(parents, np.int32), ts, matcher)
+    return ChatActivity(
+        member=np.asarray(authors, np.int64),
+        ts=ts,
+        topics=sp.csr_matrix(space.encode(texts), dtype=np.float32),
+        courses=own,
+        context=context,
     )
 
 
@@ -84,6 +122,7 @@ FACTORIES: dict[str, Callable[[], Ranker]] = {
     "content": ContentRanker,
     "itemitem": ItemItemRanker,
     "sequence": NextItemRanker,
+    "chat": ChatRanker,
     "hybrid": small_hybrid,
     "blend": lambda: BlendRanker(
         [ItemItemRanker(), small_hybrid(), ContentRanker(), PopularityRanker()],

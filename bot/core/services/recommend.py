@@ -254,6 +254,28 @@ class RecommendService:
 
 def reason_text(t: Translator, reason: Reason, courses: CourseRows) -> str:
     """A pick's reason in the reader's language."""
+    if reason.kind == "talked":
+        return t.plural(
+            "You talked about {topic} in {n} message.",
+            "You talked about {topic} in {n} messages.",
+            int(reason.args[1]),
+            topic=reason.args[0],
+        )
+    if reason.kind == "helped":
+        return t.plural(
+            "You helped others with {topic} once.",
+            "You helped others with {topic} {n} times.",
+            int(reason.args[1]),
+            topic=reason.args[0],
+        )
+    if reason.kind == "kindred":
+        return t(
+            "Members who talk about {topic} often discuss {subject} too.",
+            topic=reason.args[0],
+            subject=reason.args[1],
+        )
+    if reason.kind == "discussed":
+        return t("Much discussed in this community lately: {topic}.", topic=reason.args[0])
     if reason.kind == "topics":
         return t(
             "You often discuss {topics}.", topics=format_list(list(reason.args), locale=t.locale)

@@ -1,0 +1,116 @@
+"""The chat ranker: picks from what members say, learned on later chat against earlier."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.data import Dataset, IdMap
+from recsys.engagement import ChatActivity, TopicMatcher, engagement_matrices
+from recsys.rankers import BlendRanker, ChatRanker, ContentRanker, ItemItemRanker, PopularityRanker
+from tests.recsys.test_rankers import COURSES_PER_GROUP, planted
+
+DAY = 86_400.0
+
+
+def no_purchases(data: Dataset) -> Dataset:
+    return data.with_interactions(sp.csr_matrix(data.interactions.shape, dtype=np.float32))
+
+
+def tiny(texts: list[tuple[int, float, str]], members: int, courses: list[str]) -> Dataset:
+    """A dataset with only chat: (member row, day, text) per message; course = its tag."""
+    matcher = TopicMatcher.for_courses(courses, [[c] for c in courses])
+    ts = np.asarray([day * DAY for _, day, _ in texts])
+    words = [text for _, _, text in texts]
+    own, context = engagement_matrices(words, np.full(len(texts), -1, np.int32), ts, matcher)
+    chat = ChatActivity(
+        member=np.asarray([m for m, _, _ in texts], np.int64),
+        ts=ts,
+        topics=sp.csr_matrix((len(texts), 0), dtype=np.float32),
+        courses=own,
+        context=context,
+    )
+    return Dataset.from_events(
+        [],
+        [],
+        members=IdMap(tuple(f"m{i}" for i in range(members))),
+        courses=IdMap(tuple(courses)),
+        chat=chat,
+    )
+
+
+def test_learns_from_later_chat_and_ranks_each_members_topics_first() -> None:
+    """With zero purchases the ranker learns its weights and finds each member's group."""
+    data = no_purchases(planted(members=240))
+    ranker = ChatRanker().fit(data)
+    assert ranker.validation_["learned"] is True
+    picks = ranker.recommend([f"m{i}" for i in range(0, 240, 7)], k=COURSES_PER_GROUP)
+    right = [
+        sum(c.startswith(f"c{int(m[1:]) % 6}-") for c in courses) / COURSES_PER_GROUP
+        for m, courses, _ in picks
+    ]
+    assert np.mean(right) > 0.9
+
+
+def test_with_too_little_chat_it_uses_fixed_weights_and_says_so() -> None:
+    """Three members cannot teach weights: the prior ranks their own topic first."""
+    data = tiny(
+        [(0, 1, "#rust lifetimes"), (1, 2, "#go channels"), (2, 3, "#go modules")],
+        members=3,
+        courses=["rust", "go", "zig"],
+    )
+    ranker = ChatRanker().fit(data)
+    assert ranker.validation_["learned"] is False
+    assert "fixed weights" in ranker.validation_["note"]
+    assert ranker.recommend(["m0"], 1).courses == [["rust"]]
+    assert ranker.recommend(["stranger"], 1).courses == [["go"]]
+
+
+def test_erasure_removes_a_members_talk_from_the_community_signals() -> None:
+    """The only member who talked about zig is forgotten: zig is no longer 'discussed'."""
+    data = tiny(
+        [(0, 1, "#zig comptime"), (0, 2, "#zig allocators"), (1, 3, "#go"), (2, 4, "#rust")],
+        members=3,
+        courses=["rust", "go", "zig"],
+    )
+    ranker = ChatRanker().fit(data)
+    zig = data.courses.index["zig"]
+    before = ranker.community_engagement()[zig]
+    ranker.forget(["m0"])
+    assert before > 0
+    assert ranker.community_engagement()[zig] == 0
+    assert ranker.signals_["community_long"][zig] < ranker.signals_["community_long"][0]
+
+
+def test_engagement_counts_what_each_member_talked_about() -> None:
+    """engagement() gives per member and course how much they talked about it."""
+    data = tiny([(0, 1, "#rust"), (0, 2, "#rust and #go")], members=2, courses=["rust", "go"])
+    ranker = ChatRanker().fit(data)
+    counts = ranker.engagement(["m0", "m1", "stranger"]).toarray()
+    assert counts.tolist() == [[2.0, 1.0], [0.0, 0.0], [0.0, 0.0]]
+
+
+def test_blend_validates_on_later_chat_when_nobody_bought_anything() -> None:
+    """No purchases: the blend's weights are earned on later chat; co-choice gets none."""
+    data = no_purchases(planted(members=300))
+    blend = BlendRanker(
+        [ItemItemRanker(), ChatRanker(), ContentRanker(), PopularityRanker()],
+        min_validation_members=50,
+    ).fit(data)
+    weights = dict(zip([c.name for c in blend.components_], blend.weights_, strict=True))
+    assert blend.validation_["source"] == "chat"
+    assert blend.validation_["members"] >= 50
+    assert weights["chat"] > 0
+    assert weights["itemitem"] == 0
+
+
+def test_blend_with_too_little_to_validate_uses_chat_alone() -> None:
+    """Below the validation minimum no component gets a weight it did not earn."""
+    data = tiny(
+        [(0, 1, "#rust"), (1, 2, "#go"), (0, 3, "#rust"), (1, 4, "#zig")],
+        members=2,
+        courses=["rust", "go", "zig"],
+    )
+    blend = BlendRanker([ItemItemRanker(), ChatRanker(), PopularityRanker()]).fit(data)
+    assert blend.weights_.tolist() == [0.0, 1.0, 0.0]
+    assert "chat alone" in blend.validation_["note"]
