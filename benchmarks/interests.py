@@ -262,7 +262,7 @@ def engaged_tags(site: Site, posts: Iterable[Post]) -> dict[str, Counter[str]]:
 # -- running Cohort as an operator does ---------------------------------------------------
 
 
-def run_cohort(site: Site, cutoff: datetime, work: Path) -> dict[str, Any]:
+def run_cohort(site: Site, cutoff: datetime, work: Path, hybrid: bool = False) -> dict[str, Any]:
     """Import, train and load the model as `cohort recommend` does."""
     from typer.testing import CliRunner
 
@@ -270,7 +270,9 @@ def run_cohort(site: Site, cutoff: datetime, work: Path) -> dict[str, Any]:
 
     work.mkdir(parents=True, exist_ok=True)
     config = work / "config.toml"
-    config.write_text('[recsys]\nartifacts_dir = "artifacts"\n')
+    config.write_text(
+        f'[recsys]\nartifacts_dir = "artifacts"\nhybrid = {"true" if hybrid else "false"}\n'
+    )
     events = work / "events.jsonl"
     write_events(site, cutoff, events)
     catalog = work / "courses.json"
@@ -350,7 +352,9 @@ def ratio_interval(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tu
     return float(np.nanquantile(ratios, 0.025)), float(np.nanquantile(ratios, 0.975))
 
 
-def evaluate_site(folder: Path, splits: Sequence[float], work: Path) -> dict[str, Any]:
+def evaluate_site(
+    folder: Path, splits: Sequence[float], work: Path, hybrid: bool = False
+) -> dict[str, Any]:
     """Every split point of one site: per-unit metrics for Cohort and the baselines."""
     site = load_site(folder)
     times = np.asarray([post.ts.timestamp() for post in site.posts])
@@ -359,6 +363,7 @@ def evaluate_site(folder: Path, splits: Sequence[float], work: Path) -> dict[str
         "new": defaultdict(list),
     }
     details = []
+    ranks: dict[str, list[int]] = {"picked": [], "used": []}
     for split in splits:
         cutoff = datetime.fromtimestamp(float(np.quantile(times, split)), UTC)
         before = [post for post in site.posts if post.ts < cutoff]
@@ -376,7 +381,8 @@ def evaluate_site(folder: Path, splits: Sequence[float], work: Path) -> dict[str
         popular = sorted(site.tag_order, key=lambda t: (-popularity[t], tag_rank[t]))
         evaluated = sorted(m for m in talkers if later.get(m))
         started = time.perf_counter()
-        run = run_cohort(site, cutoff, work / f"{site.name}-{int(split * 100)}")
+        run = run_cohort(site, cutoff, work / f"{site.name}-{int(split * 100)}", hybrid)
+        popularity_rank = {tag: i + 1 for i, tag in enumerate(popular)}
         keys = member_keys(run["settings"])
         bundle, recommender = run["bundle"], run["recommender"]
         day = cutoff.date().isoformat()
@@ -397,6 +403,8 @@ def evaluate_site(folder: Path, splits: Sequence[float], work: Path) -> dict[str
             )
             cohort_all = [p.course for p in p_all]
             units["all"]["cohort"].append(scores(cohort_all, truth))
+            ranks["picked"].extend(popularity_rank[c] for c in cohort_all)
+            ranks["used"].extend(popularity_rank[c] for c in truth if c in popularity_rank)
             units["all"]["popularity"].append(scores(popular, truth))
             units["all"]["own history"].append(scores(own, truth))
             mine = set(used.get(member, ()))
@@ -415,7 +423,7 @@ def evaluate_site(folder: Path, splits: Sequence[float], work: Path) -> dict[str
                 "timings": run["timings"],
                 "blend_weights": run["report"].get("blend_weights"),
                 "validation": run["report"].get("validation"),
-                "picks_example": [p.why for p in picks_all[0]] if picks_all else [],
+                "picks_example": [(p.course, p.why) for p in picks_all[0]] if picks_all else [],
             }
         )
         print(
@@ -424,7 +432,7 @@ def evaluate_site(folder: Path, splits: Sequence[float], work: Path) -> dict[str
             file=sys.stderr,
             flush=True,
         )
-    return {"site": site.name, "units": units, "details": details}
+    return {"site": site.name, "units": units, "details": details, "ranks": ranks}
 
 
 def summarise(
@@ -469,6 +477,9 @@ def main() -> None:
     parser.add_argument("sites", type=Path, nargs="+", help="Stack Exchange dump folders")
     parser.add_argument("--splits", type=float, nargs="+", default=[0.6, 0.7, 0.8, 0.9])
     parser.add_argument("--json", action="store_true", help="also print raw details as JSON")
+    parser.add_argument(
+        "--hybrid", action="store_true", help="train the Keras hybrid too ([recsys] hybrid)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     for folder in args.sites:
@@ -481,7 +492,7 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="cohort-interests-") as tmp:
         for folder in args.sites:
-            result = evaluate_site(folder, args.splits, Path(tmp))
+            result = evaluate_site(folder, args.splits, Path(tmp), args.hybrid)
             results.append(result)
             for variant, rows in result["units"].items():
                 for name, values in rows.items():
@@ -499,8 +510,68 @@ def main() -> None:
                 f"train {detail['timings'].get('train')} s, "
                 f"weights {detail['blend_weights']}"
             )
+    for result in results:
+        picked, used = result["ranks"]["picked"], result["ranks"]["used"]
+        print(
+            f"{result['site']}: median popularity rank of Cohort's picks "
+            f"{np.median(picked):.0f}, of the tags members went on to use {np.median(used):.0f}"
+        )
+    for result in results:
+        example = result["details"][-1]["picks_example"][:3]
+        print(f"{result['site']} example reasons: " + "; ".join(f"{c}: {w}" for c, w in example))
+    print()
+    for line in targets(results, pooled):
+        print(line)
     if args.json:
-        print(json.dumps([{**r, "units": None} for r in results], indent=2, default=str))
+        print(
+            json.dumps(
+                [{**r, "units": None, "ranks": None} for r in results], indent=2, default=str
+            )
+        )
+
+
+def _ratio(
+    units: dict[str, dict[str, list[tuple[float, float, float]]]], variant: str, baseline: str
+) -> tuple[float, tuple[float, float]]:
+    cohort = np.asarray(units[variant]["cohort"])[:, 2]
+    other = np.asarray(units[variant][baseline])[:, 2]
+    interval = bootstrap(cohort - other, np.random.default_rng(0))
+    return float(cohort.mean() / other.mean()), interval
+
+
+def targets(
+    results: list[dict[str, Any]], pooled: dict[str, dict[str, list[tuple[float, float, float]]]]
+) -> list[str]:
+    """The issue's targets, each with the measured value and met / MISSED."""
+    lines = []
+
+    def better(units: dict[str, dict[str, list[tuple[float, float, float]]]]) -> str:
+        means = {
+            b: np.mean(np.asarray(units["all"][b])[:, 2]) for b in ("popularity", "own history")
+        }
+        return max(means, key=lambda b: means[b])
+
+    ratio, (low, high) = _ratio(pooled, "all", better(pooled))
+    ok = ratio >= 1.03
+    lines.append(
+        f"target pooled `all` >= 1.03 x the better baseline ({better(pooled)}): {ratio:.3f}x, "
+        f"difference 95 % CI [{low:+.3f}, {high:+.3f}] ({'met' if ok else 'MISSED'})"
+    )
+    ratio, (low, high) = _ratio(pooled, "new", "popularity")
+    ok = ratio >= 1.10 and low > 0
+    lines.append(
+        f"target pooled `new` >= 1.10 x popularity, CI above 0: {ratio:.3f}x, "
+        f"[{low:+.3f}, {high:+.3f}] ({'met' if ok else 'MISSED'})"
+    )
+    for result in results:
+        units = result["units"]
+        worst = min(_ratio(units, "all", better(units))[0], _ratio(units, "new", "popularity")[0])
+        ok = worst >= 0.97
+        lines.append(
+            f"target {result['site']} never below 0.97 x the better baseline: worst "
+            f"{worst:.3f}x ({'met' if ok else 'MISSED'})"
+        )
+    return lines
 
 
 if __name__ == "__main__":

@@ -212,7 +212,14 @@ def leave_one_out(
     train = sp.csr_matrix(train, dtype=np.float32)
     train.eliminate_zeros()
     held = {int(r): np.asarray([c], dtype=np.int64) for r, c in zip(eligible, chosen, strict=True)}
-    return Split(train=data.with_interactions(train), held_out=held)
+    events = None
+    if data.events is not None:
+        # The remaining purchases keep their times: order-aware rankers need them.
+        e_rows, e_cols, e_weights, e_ts = data.events
+        width = np.int64(max(data.n_courses, 1))
+        dropped = np.isin(e_rows.astype(np.int64) * width + e_cols, eligible * width + chosen)
+        events = (e_rows[~dropped], e_cols[~dropped], e_weights[~dropped], e_ts[~dropped])
+    return Split(train=replace(data.with_interactions(train), events=events), held_out=held)
 
 
 def temporal_split(data: Dataset, cutoff: float) -> Split:

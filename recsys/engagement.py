@@ -19,6 +19,7 @@ Engagement of a message's author with a course:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -35,6 +36,8 @@ INHERIT_HOPS = 3
 MENTION_WEIGHT = 0.5
 # A reply this long (in terms) engages fully with its thread's topics; shorter, less.
 SUBSTANTIAL_TERMS = 30
+# An untagged course's title is its keyword unless more courses share it than this.
+MAX_SHARED_TITLE = 2
 INHERITED_WEIGHT = 0.8
 _HASHTAG = re.compile(r"(?<![\w#])#([a-z0-9][a-z0-9.+#_-]*[a-z0-9+#])")
 _PLURAL = re.compile(r"(?<=[a-z]{3})(?:es|s)$")
@@ -83,8 +86,18 @@ class TopicMatcher:
 
     @classmethod
     def for_courses(cls, titles: Sequence[str], tags: Sequence[Sequence[str]]) -> TopicMatcher:
-        """Keywords per course: its tags, or its title when it has none."""
-        return cls([list(t) if t else [title] for title, t in zip(titles, tags, strict=True)])
+        """Keywords per course: its tags, or its title when it has none.
+
+        A title shared (as words) by several untagged courses names none of them: a
+        catalog of "Course 1" … "Course 3000" gives no keyword "course".
+        """
+        phrases = [_phrase(title) for title in titles]
+        shared = Counter(phrase for phrase, t in zip(phrases, tags, strict=True) if not t)
+        keywords = [
+            list(t) if t else ([title] if shared[phrase] <= MAX_SHARED_TITLE else [])
+            for title, t, phrase in zip(titles, tags, phrases, strict=True)
+        ]
+        return cls(keywords)
 
     @property
     def empty(self) -> bool:

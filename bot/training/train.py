@@ -232,6 +232,7 @@ def train(
 
     now = inputs.now
     chosen = np.asarray(dataset.owned().sum(axis=0)).ravel()
+    typical = float(np.median(chosen)) if len(chosen) else 0.0
     courses = [
         CourseInfo(
             id=c.id,
@@ -240,8 +241,10 @@ def train(
             level=c.level,
             active=c.active,
             topic=c.tags[0] if c.tags else None,
-            # New for exploration: fewer than NEW_COURSE_CHOICES members chose it yet.
-            new=bool(chosen[dataset.courses.index[c.id]] < NEW_COURSE_CHOICES),
+            # New for exploration: fewer than NEW_COURSE_CHOICES members chose it yet,
+            # while most courses have been chosen that often (with no purchases at all
+            # nothing is "new in the catalog": everything is equally unexplored).
+            new=bool(chosen[dataset.courses.index[c.id]] < NEW_COURSE_CHOICES <= typical),
         )
         for c in inputs.courses
     ]

@@ -100,6 +100,14 @@ class Ranker(ABC):
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
         return {name: getattr(self, name) for name in names}
 
+    def refit_params(self) -> dict[str, Any]:
+        """Parameters for refitting on more data with what this fit chose (default: same).
+
+        A ranker that tunes itself at fit time returns its chosen values with tuning
+        off, so a blend's final fit does not repeat the search its validation fit made.
+        """
+        return self.get_params()
+
     # -- fitting -----------------------------------------------------------------------
 
     def fit(self, data: Dataset) -> Self:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
 from recsys.data import Dataset, FloatArray, IntArray, Split, leave_one_out
 from recsys.rankers.base import Ranker, exclude, top_k
@@ -46,16 +47,43 @@ def ndcg_at_k(scores: FloatArray, targets: IntArray, k: int) -> float:
 
 
 def ndcg_relevant(scores: FloatArray, relevant: list[IntArray], k: int) -> FloatArray:
-    """NDCG@k per row against any number of relevant courses (excluded must be -inf)."""
+    """NDCG@k per row against any number of relevant courses (excluded must be -inf).
+
+    With one relevant course per row ties count against it; otherwise the top k is
+    `top_k`'s.
+    """
+    n = len(relevant)
+    out = np.zeros(n, np.float32)
+    if not n:
+        return out
+    lengths = np.fromiter((len(r) for r in relevant), np.int64, n)
+    if (lengths == 1).all():
+        # One held-out course per row (leave-one-out): its rank, ties broken by
+        # course index as `top_k` breaks them, without sorting anything.
+        target = np.concatenate(relevant).astype(np.int64)
+        value = scores[np.arange(n), target][:, None]
+        columns = np.arange(scores.shape[1])[None, :]
+        rank = (scores > value).sum(axis=1) + ((scores == value) & (columns < target[:, None])).sum(
+            axis=1
+        )
+        finite = np.isfinite(value[:, 0])
+        return np.where(finite & (rank < k), 1.0 / np.log2(rank + 2.0), 0.0).astype(np.float32)
     index, _ = top_k(scores, k)
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    out = np.zeros(len(relevant), np.float32)
-    for row, (picks, wanted) in enumerate(zip(index, relevant, strict=True)):
-        if not len(wanted):
-            continue
-        hits = np.isin(picks, wanted) & (picks >= 0)
-        ideal = float(discounts[: min(len(wanted), k)].sum())
-        out[row] = float(discounts[: len(picks)][hits].sum()) / ideal
+    wanted = sp.csr_matrix(
+        (
+            np.ones(int(lengths.sum()), bool),
+            np.concatenate(relevant).astype(np.int64) if lengths.sum() else np.zeros(0, np.int64),
+            np.concatenate([[0], np.cumsum(lengths)]),
+        ),
+        shape=scores.shape,
+    )
+    hits = np.asarray(wanted[np.arange(n)[:, None], np.maximum(index, 0)].toarray(), bool)
+    hits &= index >= 0
+    discounts = 1.0 / np.log2(np.arange(2, index.shape[1] + 2))
+    ideal = np.concatenate([[1.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
+    norm = ideal[np.minimum(lengths, k)]
+    gains = hits @ discounts
+    np.divide(gains, norm, out=out, where=lengths > 0, casting="unsafe")
     return out
 
 
@@ -142,8 +170,9 @@ class BlendRanker(Ranker):
         fitted = [c.fit(split.train) for c in components]
         self.weights_, self.validation_ = self._tune(fitted, split)
         self.validation_["source"] = source
+        # Refit on all the data with what the validation fit chose (no second search).
         self.components_ = [
-            c if c.expensive or w == 0 else clone(c).fit(data)
+            c if c.expensive or w == 0 else type(c)(**c.refit_params()).fit(data)
             for c, w in zip(fitted, self.weights_, strict=True)
         ]
         self.validation_["seconds"] = round(time.perf_counter() - started, 2)

@@ -178,6 +178,7 @@ class ChatRanker(Ranker):
         cutoffs: tuple[float, ...] = (0.5, 0.65, 0.8),
         min_members: int = 8,
         max_negatives: int = 300,
+        max_lists: int = 6000,
         regularization: float = 100.0,
         seed: int = 0,
     ) -> None:
@@ -186,6 +187,7 @@ class ChatRanker(Ranker):
         self.cutoffs = cutoffs
         self.min_members = min_members
         self.max_negatives = max_negatives
+        self.max_lists = max_lists
         self.regularization = regularization
         self.seed = seed
 
@@ -374,21 +376,25 @@ class ChatRanker(Ranker):
             after = sp.csr_matrix((authors @ target[later]) > 0)
             talked_before = np.bincount(earlier.member, minlength=n_members) > 0
             rows = np.flatnonzero(talked_before & (np.diff(after.indptr) > 0))
+            limit = max(1, self.max_lists // len(self.cutoffs))
+            if len(rows) > limit:  # a large community: a sample of members is plenty
+                rows = np.sort(rng.choice(rows, limit, replace=False))
             if not len(rows):
                 continue
-            features = self._features(self._signals_at(earlier, n_members, cutoff), rows)
-            positives = after[rows].toarray()
-            for i in range(len(rows)):
-                candidates = np.arange(features.shape[1])
-                if len(candidates) > self.max_negatives:
-                    # Positives plus a uniform sample of the rest (sampled softmax).
-                    pos = np.flatnonzero(positives[i])
-                    rest = rng.choice(
-                        np.flatnonzero(~positives[i]), self.max_negatives, replace=False
-                    )
-                    candidates = np.concatenate([pos, rest])
-                lists.append(features[i, candidates])
-                wanted.append(positives[i, candidates])
+            signals = self._signals_at(earlier, n_members, cutoff)
+            for start in range(0, len(rows), SCORE_ROWS):
+                chunk = rows[start : start + SCORE_ROWS]
+                features = self._features(signals, chunk)
+                positives = after[chunk].toarray()
+                for i in range(len(chunk)):
+                    candidates = np.arange(features.shape[1])
+                    negatives = np.flatnonzero(~positives[i])
+                    if len(negatives) > self.max_negatives:
+                        # Positives plus a uniform sample of the rest (sampled softmax).
+                        rest = rng.choice(negatives, self.max_negatives, replace=False)
+                        candidates = np.concatenate([np.flatnonzero(positives[i]), rest])
+                    lists.append(features[i, candidates])
+                    wanted.append(positives[i, candidates])
         return lists, wanted
 
     def _fit_lists(self, lists: list[FloatArray], wanted: list[npt.NDArray[np.bool_]]) -> None:

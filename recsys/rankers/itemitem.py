@@ -125,6 +125,17 @@ class ItemItemRanker(Ranker):
             self.dropout_, self.l2_, self.decay_ = self.dropout, self.l2, self.decay
         self.weights_ = dlae_weights(self.owned_, self.dropout_, self.l2_)
 
+    def refit_params(self) -> dict[str, Any]:
+        """The chosen dropout, L2 and decay, with tuning off."""
+        self.check_fitted()
+        return {
+            **self.get_params(),
+            "tune": False,
+            "dropout": self.dropout_,
+            "l2": self.l2_,
+            "decay": self.decay_,
+        }
+
     def _choose(self, data: Dataset) -> tuple[float, float, float]:
         """(p, λ, decay) with the best held-out NDCG@10, or the defaults when data is scarce."""
         from recsys.rankers.blend import ndcg_at_k

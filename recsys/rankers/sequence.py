@@ -214,6 +214,11 @@ class NextItemRanker(Ranker):
         self.max_courses = max_courses
         self.seed = seed
 
+    def refit_params(self) -> dict[str, Any]:
+        """The chosen decay and L2, with tuning off."""
+        self.check_fitted()
+        return {**self.get_params(), "tune": False, "decay": self.decay_, "l2": self.l2_}
+
     def _fit(self, data: Dataset) -> None:
         for value in (self.decay, *self.decays):
             if not 0 < value <= 1:

@@ -230,3 +230,16 @@ def test_commands_explain_when_nothing_is_trained(tmp_path: Path) -> None:
     config.write_text('[database]\nurl = "sqlite+aiosqlite:///cohort.db"\n', encoding="utf-8")
     code, _, err = cohort("-c", str(config), "segments")
     assert code == 1 and "run `cohort train`" in err
+
+
+def test_with_chat_only_picks_cite_what_the_member_said(tmp_path: Path) -> None:
+    """No purchases: picks come from talk, say so, and nothing is called new."""
+    config = chat_only_store(tmp_path, members=12)
+    code, _, err = cohort("-c", str(config), "train")
+    assert code == 0, err
+    code, out, err = cohort("-c", str(config), "recommend", "discord:u0", "--k", "2", "--json")
+    assert code == 0, err
+    picks = json.loads(out)["courses"]
+    assert picks[0]["course"] == "rust-course"
+    assert picks[0]["why"].startswith("you talked about rust in ")
+    assert not any("new in the catalog" in pick["why"] for pick in picks)

@@ -64,6 +64,15 @@ def test_context_follows_a_reply_chain_but_not_forever() -> None:
     assert weights[3] == 0 and weights[4] == 0
 
 
+def test_a_title_shared_by_many_untagged_courses_is_no_keyword() -> None:
+    """ "Course 1" … "Course 50" do not all light up when someone says "course"."""
+    matcher = TopicMatcher.for_courses(
+        [f"Course {i}" for i in range(50)] + ["Rust Basics"], [[]] * 51
+    )
+    assert matcher.match("which course should I take?") == {}
+    assert matcher.match("rust basics please") == {50: MENTION_WEIGHT}
+
+
 def activity(members: list[int], times: list[float], courses: list[int]) -> ChatActivity:
     n = len(members)
     own = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), courses)), shape=(n, 3))
