@@ -58,14 +58,12 @@ def ndcg_relevant(scores: FloatArray, relevant: list[IntArray], k: int) -> Float
         return out
     lengths = np.fromiter((len(r) for r in relevant), np.int64, n)
     if (lengths == 1).all():
-        # One held-out course per row (leave-one-out): its rank, ties broken by
-        # course index as `top_k` breaks them, without sorting anything.
+        # One held-out course per row (leave-one-out): its rank, without sorting.
+        # Ties count against it, so a component that cannot tell courses apart
+        # earns nothing.
         target = np.concatenate(relevant).astype(np.int64)
         value = scores[np.arange(n), target][:, None]
-        columns = np.arange(scores.shape[1])[None, :]
-        rank = (scores > value).sum(axis=1) + ((scores == value) & (columns < target[:, None])).sum(
-            axis=1
-        )
+        rank = (scores >= value).sum(axis=1) - 1
         finite = np.isfinite(value[:, 0])
         return np.where(finite & (rank < k), 1.0 / np.log2(rank + 2.0), 0.0).astype(np.float32)
     index, _ = top_k(scores, k)
@@ -171,6 +169,9 @@ class BlendRanker(Ranker):
         self.weights_, self.validation_ = self._tune(fitted, split)
         self.validation_["source"] = source
         # Refit on all the data with what the validation fit chose (no second search).
+        self.validation_["tuning"] = {
+            c.name: getattr(c, "tuning_", None) for c in fitted if getattr(c, "tuning_", None)
+        }
         self.components_ = [
             c if c.expensive or w == 0 else type(c)(**c.refit_params()).fit(data)
             for c, w in zip(fitted, self.weights_, strict=True)

@@ -41,6 +41,7 @@ FEATURES = (
     "own_tagged",
     "own_mentioned",
     "own_replied",
+    "own_helped",
     "own_share_recent",
     "own_share_long",
     "own_fresh",
@@ -53,14 +54,15 @@ FEATURES = (
     "cooccurrence",
     "text_similarity",
 )
-OWN = ("own_tagged", "own_replied")
+OWN = ("own_tagged", "own_helped")
 # With too little chat to learn from: own engagement first, then the community's.
 # (Raw signals: own counts are log1p, community signals log shares, so the community
 # mostly orders what the member has not talked about.)
 PRIOR = {
     "own_tagged": 1.0,
     "own_mentioned": 0.5,
-    "own_replied": 0.5,
+    "own_replied": 0.25,
+    "own_helped": 0.5,
     "community_recent": 0.1,
     "community_long": 0.1,
 }
@@ -328,6 +330,7 @@ class ChatRanker(Ranker):
             "own_tagged": np.log1p(tagged),
             "own_mentioned": np.log1p(mentioned),
             "own_replied": np.log1p(replied),
+            "own_helped": np.log1p(np.asarray(signals["helped"][rows].toarray(), np.float32)),
             "own_share_recent": recent,
             "own_share_long": long,
             "own_fresh": fresh,

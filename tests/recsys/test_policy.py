@@ -144,3 +144,40 @@ def test_members_without_history_still_get_picks(member: str) -> None:
     [picks] = rec.recommend([member], k=3)
     assert len(picks) == 3
     assert all(0.0 <= p.score <= 1.0 for p in picks)
+
+
+def test_a_reason_never_cites_a_word_the_course_only_shares_by_accident() -> None:
+    """A C++ member's "templates" does not explain a Django pick (a homonym)."""
+    ids = ["cpp", "django"]
+    docs = ["c++ templates raii templates cmake", "python web"]
+    course_docs = [
+        course_document("Modern C++", "c++ templates raii", ["c++"]),
+        course_document("Web Apps with Django", "django templates orm views", ["django"]),
+    ]
+    space = TopicSpace(TfidfEncoder(min_df=1, max_df=1.0)).fit(docs, course_docs)
+    data = Dataset.from_events(
+        [],
+        [],
+        members=IdMap(("cpp-fan", "other")),
+        courses=IdMap(tuple(ids)),
+        member_topics=space.encode(docs),
+        course_topics=space.encode(course_docs),
+    )
+    ranker = BlendRanker([ContentRanker(), PopularityRanker()], weights=[1.0, 0.1]).fit(data)
+    infos = {
+        "cpp": CourseInfo("cpp", "Modern C++", topic="c++"),
+        "django": CourseInfo("django", "Web Apps with Django", topic="django"),
+    }
+    rec = Recommender(
+        ranker=ranker,
+        courses=infos,
+        config=PolicyConfig(exploration=0.0, diversity=0.0),
+        course_vectors=np.asarray(data.course_topics.toarray()),  # type: ignore[union-attr]
+        terms=space.encoder.terms(),
+        member_topics={"cpp-fan": data.member_topics[0]},  # type: ignore[index]
+        keywords={"cpp": {"modern", "c++"}, "django": {"web", "apps", "django"}},
+    )
+    [picks] = rec.recommend(["cpp-fan"], k=2)
+    why = {pick.course: pick.why for pick in picks}
+    assert "templates" not in why["django"]
+    assert "c++" in why["cpp"]

@@ -296,3 +296,32 @@ def test_temporal_holdout_never_uses_the_future() -> None:
     data = Dataset.from_events(["a", "a", "a"], ["x", "y", "z"], timestamps=[3.0, 1.0, 2.0])
     split: Split = leave_one_out(data)
     assert split.held_out[0].tolist() == [data.courses.index["x"]]
+
+
+def test_leave_one_out_keeps_the_other_purchase_times() -> None:
+    """The held-out purchase leaves the events; every other one keeps its time."""
+    data = Dataset.from_events(
+        ["a", "a", "a", "b", "b"],
+        ["x", "y", "z", "x", "y"],
+        timestamps=[1.0, 2.0, 3.0, 1.0, 2.0],
+    )
+    split = leave_one_out(data)
+    assert split.train.events is not None
+    rows, cols, _, ts = split.train.events
+    kept = {
+        (data.members.ids[r], data.courses.ids[c], t)
+        for r, c, t in zip(rows, cols, ts, strict=True)
+    }
+    assert kept == {("a", "x", 1.0), ("a", "y", 2.0), ("b", "x", 1.0)}
+
+
+def test_validation_ndcg_gives_a_constant_ranker_nothing() -> None:
+    """With one held-out course per member, ties count against it: constant scores earn 0."""
+    from recsys.rankers.blend import ndcg_relevant
+
+    scores = np.zeros((4, 6), np.float32)
+    assert ndcg_relevant(scores, [np.asarray([i]) for i in range(4)], 3).tolist() == [0.0] * 4
+    scores[:, 2] = 1.0
+    assert ndcg_relevant(scores, [np.asarray([2])] * 4, 3).tolist() == [1.0] * 4
+    both = ndcg_relevant(scores, [np.asarray([2, 5])] * 4, 3)
+    assert all(0.6 < value <= 1.0 for value in both)

@@ -160,3 +160,28 @@ def chain_without(data: Dataset, member: str) -> Dataset:
         members=IdMap(tuple(m for m in data.members.ids if m != member)),
         courses=data.courses,
     )
+
+
+def test_the_blends_validation_keeps_purchase_times_so_order_earns_weight() -> None:
+    """leave_one_out keeps the remaining times: the next-item model earns a weight."""
+    data, _ = chain()
+    blend = BlendRanker(
+        [ItemItemRanker(tune=False, decay=1.0), NextItemRanker()],
+        validation_members=500,
+        min_validation_members=50,
+    ).fit(data)
+    weights = dict(zip([c.name for c in blend.components_], blend.weights_, strict=True))
+    assert weights["sequence"] > 0
+    assert blend.validation_["alone"]["sequence"] > blend.validation_["alone"]["itemitem"]
+
+
+def test_the_final_fit_reuses_what_validation_chose() -> None:
+    """The blend refits tuned components with their chosen values, not a second search."""
+    data, _ = chain()
+    blend = BlendRanker([ItemItemRanker(), NextItemRanker()], validation_members=500).fit(data)
+    refitted = [c for c, w in zip(blend.components_, blend.weights_, strict=True) if w]
+    assert refitted
+    for component in refitted:
+        assert component.get_params()["tune"] is False
+        assert component.name in blend.validation_["tuning"]
+        assert component.get_params()["decay"] == component.decay_
