@@ -358,6 +358,26 @@ _SEGMENT_ROLES: dict[str, str] = {
 }
 
 
+_RULE_SEGMENTS: dict[str, str] = {
+    "newcomers": N_("newcomers"),
+    "recently_inactive": N_("recently inactive"),
+    "champions": N_("champions"),
+}
+
+
+def _between_cjk(t: Translator, term: str) -> str:
+    """A Latin term set between Chinese characters gets a space on each side."""
+    if t.locale.startswith("zh") and term.isascii():
+        return f" {term} "
+    return term
+
+
+def rule_segment_name(t: Translator, rule: str) -> str:
+    """A rule segment's name (newcomers, recently inactive, champions) in `t`'s language."""
+    known = _RULE_SEGMENTS.get(rule)
+    return t(known) if known else rule.replace("_", " ")
+
+
 class SegmentText(Protocol):
     """What `segment_name` and `segment_description` read (`recsys.segments.Segment`)."""
 
@@ -403,7 +423,11 @@ def segment_name(t: Translator, segment: SegmentText, *, alone: bool = False) ->
     else:
         role = _SEGMENT_ROLES.get(segment.role)
         if segment.head:
-            base = t("{term} {role}", term=segment.head, role=t(role) if role else t("members"))
+            base = t(
+                "{term} {role}",
+                term=_between_cjk(t, segment.head),
+                role=t(role) if role else t("members"),
+            )
         else:
             base = t(role) if role else t("Members")
     shown = [_segment_trait(t, label) for label in segment.traits[:2]]

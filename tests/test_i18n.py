@@ -411,3 +411,13 @@ def test_extracted_strings_have_consistent_placeholders() -> None:
     for msgid in _extract(ROOT / "bot", ROOT):
         for source in (msgid,) if isinstance(msgid, str) else msgid:
             placeholders(source)
+
+
+def test_rule_segments_are_named_in_the_readers_language() -> None:
+    """Newcomers, recently inactive and champions read in Chinese for a Chinese reader."""
+    from bot.i18n import rule_segment_name
+
+    zh = translator("zh-Hans")
+    assert rule_segment_name(zh, "recently_inactive") == "最近沉寂"
+    assert rule_segment_name(zh, "newcomers") == "新成员"
+    assert rule_segment_name(translator("en"), "recently_inactive") == "recently inactive"

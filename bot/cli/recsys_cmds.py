@@ -291,7 +291,7 @@ def segments(
     Names and descriptions are in the community's language (`cohort digest schedule
     --locale`), as members and moderators there see them.
     """
-    from bot.i18n import segment_description, segment_name, translator
+    from bot.i18n import rule_segment_name, segment_description, segment_name, translator
 
     config = runtime.settings(ctx)
     model = _model(config)
@@ -336,8 +336,9 @@ def segments(
             table.add_row(
                 str(segment["id"]), segment["name"], str(segment["size"]), segment["description"]
             )
+        rule_t = translator(entry["locale"])
         for rule, size in entry["rules"].items():
-            table.add_row("rule", rule.replace("_", " "), str(size), "")
+            table.add_row("rule", rule_segment_name(rule_t, rule), str(size), "")
         runtime.out.print(table)
 
 

@@ -169,6 +169,19 @@ async def test_text_mentions_name_people_not_bots(harness: Harness) -> None:
     assert event.member == str(BOB["id"])
     assert event.member_name == "Bob"
     assert event.mentions == (str(CAROL["id"]),)
+    # Names and usernames never become words of the stored text (nor topics).
+    assert event.text == "@user, @user and @user: thanks"
+
+
+async def test_mentions_after_an_emoji_are_cut_at_telegrams_utf16_offsets(
+    harness: Harness,
+) -> None:
+    """Offsets count UTF-16 units: a name after an emoji is still cut out exactly."""
+    text = "🎉 Carol: nice"
+    payload = tg.message(text, sender=BOB, entities=[tg.text_mention(3, 5, CAROL)])
+    [event] = await harness.feed(message=payload)
+    assert isinstance(event, MessagePosted)
+    assert event.text == "🎉 @user: nice"
 
 
 async def test_caption_mentions_come_from_caption_entities(harness: Harness) -> None:

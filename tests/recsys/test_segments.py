@@ -774,7 +774,7 @@ def test_segment_names_and_descriptions_render_in_chinese(model: SegmentModel) -
         for english in ("helpers", "askers", "lurkers", "answer", "members", "evenings"):
             assert english not in name and english not in description, (name, description)
     rust = next(s for s in model.describe() if s.head == "rust")
-    assert segment_name(zh, rust).startswith("聊rust的热心解答者——")
+    assert segment_name(zh, rust).startswith("聊 rust 的热心解答者——")
     assert "常聊 rust" in segment_description(zh, rust)
 
 

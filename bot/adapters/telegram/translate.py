@@ -31,7 +31,8 @@ What a bot actually receives, and what we skip:
   forwarded into a discussion group) becomes one `ReactionsCounted` per emoji.
   Paid (star) reactions are not emoji and are skipped.
 * Only `text_mention` entities name a user id; `@username` mentions cannot be
-  resolved without an API call and are not recorded.
+  resolved without an API call and are not recorded. In the stored text both become
+  `@user`, as the export importer stores them: names are not words of the text.
 """
 
 from __future__ import annotations
@@ -123,6 +124,27 @@ def _reply_to(message: Message) -> str | None:
     return str(replied.message_id)
 
 
+_NAMING = (MessageEntity.MENTION, MessageEntity.TEXT_MENTION)
+MENTION_PLACEHOLDER = "@user"
+
+
+def _without_names(text: str, entities: Sequence[MessageEntity]) -> str:
+    """The text with every mention of a person replaced by `@user`, as imports store it.
+
+    People's names and usernames must not become words of the text (they would be
+    taken for topics, and would name people who never consented). Entity offsets
+    count UTF-16 code units, as Telegram counts them.
+    """
+    spans = sorted(((e.offset, e.length) for e in entities if e.type in _NAMING), reverse=True)
+    if not spans:
+        return text
+    data = text.encode("utf-16-le")
+    placeholder = MENTION_PLACEHOLDER.encode("utf-16-le")
+    for offset, length in spans:
+        data = data[: offset * 2] + placeholder + data[(offset + length) * 2 :]
+    return data.decode("utf-16-le", errors="replace")
+
+
 def _mentions(entities: Iterable[MessageEntity]) -> tuple[str, ...]:
     """Ids of the people named by `text_mention` entities (users without a username)."""
     found: dict[str, None] = {}
@@ -159,7 +181,7 @@ def message_posted(message: Message) -> MessagePosted | None:
         message=str(message.message_id),
         member=str(user.id),
         member_name=user.full_name,
-        text=text,
+        text=_without_names(text, entities),
         ts=utc(message.date),
         reply_to=_reply_to(message),
         thread=_thread(message),
@@ -182,7 +204,7 @@ def message_edited(message: Message) -> MessageEdited | None:
         community_name=message.chat.title,
         channel=chat,
         message=str(message.message_id),
-        text=body[0],
+        text=_without_names(*body),
         ts=utc(message.edit_date or message.date),
     )
 

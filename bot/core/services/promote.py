@@ -40,7 +40,7 @@ from bot.core.replies import (
 )
 from bot.core.services.context import ServiceContext
 from bot.errors import CohortError
-from bot.i18n import SUPPORTED_LOCALES, SegmentText, segment_name, translator
+from bot.i18n import SUPPORTED_LOCALES, SegmentText, rule_segment_name, segment_name, translator
 from bot.store import engagement as q
 from bot.store import outbox
 from bot.store import schema as s
@@ -348,7 +348,7 @@ class PromoteService:
                     for seg in models.segments.describe()
                 ]
             out += [
-                Suggestion(t("Segment: {name}", name=rule.replace("_", " ")), f"segment:{rule}")
+                Suggestion(t("Segment: {name}", name=rule_segment_name(t, rule)), f"segment:{rule}")
                 for rule in RULES
             ]
         return out
