@@ -66,9 +66,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from bootstrap import mean_interval, ratio_interval  # noqa: E402
 
 K = 10
-BOOTSTRAP = 2000
 _TAGS = re.compile(r"<([^<>]+)>")
 _HTML = re.compile(r"<[^>]+>")
 
@@ -328,28 +328,10 @@ def member_keys(settings: Any) -> dict[str, str]:
 def scores(ranking: Sequence[str], truth: set[str]) -> tuple[float, float, float]:
     """HR@5, HR@10 and NDCG@10 of one ranking against one member's truth."""
     top = list(ranking[:K])
-    gains = [1.0 / math.log2(i + 2) for i, course in enumerate(top) if course in truth]
-    dcg = sum(1.0 / math.log2(i + 2) for i, course in enumerate(top) if course in truth)
+    hits = [i for i, course in enumerate(top) if course in truth]
+    dcg = sum(1.0 / math.log2(i + 2) for i in hits)
     ideal = sum(1.0 / math.log2(i + 2) for i in range(min(len(truth), K)))
-    hr5 = float(any(course in truth for course in top[:5]))
-    return hr5, float(bool(gains)), dcg / ideal if ideal else 0.0
-
-
-def bootstrap(diff: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    """95 % percentile interval of the mean of paired differences."""
-    if len(diff) == 0:
-        return (float("nan"), float("nan"))
-    draws = rng.integers(0, len(diff), size=(BOOTSTRAP, len(diff)))
-    means = diff[draws].mean(axis=1)
-    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
-
-
-def ratio_interval(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    """95 % paired bootstrap interval of mean(a) / mean(b)."""
-    draws = rng.integers(0, len(a), size=(BOOTSTRAP, len(a)))
-    num, den = a[draws].mean(axis=1), b[draws].mean(axis=1)
-    ratios = num / np.where(den > 0, den, np.nan)
-    return float(np.nanquantile(ratios, 0.025)), float(np.nanquantile(ratios, 0.975))
+    return float(any(i < 5 for i in hits)), float(bool(hits)), dcg / ideal if ideal else 0.0
 
 
 def evaluate_site(
@@ -439,7 +421,6 @@ def summarise(
     label: str, units: dict[str, dict[str, list[tuple[float, float, float]]]], seed: int = 0
 ) -> list[str]:
     """Markdown tables (all, new) with paired bootstrap intervals against each baseline."""
-    rng = np.random.default_rng(seed)
     lines = []
     for variant in ("all", "new"):
         rows = {name: np.asarray(values) for name, values in units[variant].items()}
@@ -458,8 +439,8 @@ def summarise(
             if name == "cohort":
                 lines.append(f"| {name} | {hr5:.3f} | {hr10:.3f} | {ndcg:.3f} | | |")
                 continue
-            low, high = bootstrap(cohort - values[:, 2], rng)
-            rlow, rhigh = ratio_interval(cohort, values[:, 2], rng)
+            low, high = mean_interval(cohort - values[:, 2], seed=seed)
+            rlow, rhigh = ratio_interval(cohort, values[:, 2], seed=seed)
             ratio = cohort.mean() / ndcg if ndcg else float("nan")
             lines.append(
                 f"| {name} | {hr5:.3f} | {hr10:.3f} | {ndcg:.3f} | {ratio:.3f}× "
@@ -535,7 +516,7 @@ def _ratio(
 ) -> tuple[float, tuple[float, float]]:
     cohort = np.asarray(units[variant]["cohort"])[:, 2]
     other = np.asarray(units[variant][baseline])[:, 2]
-    interval = bootstrap(cohort - other, np.random.default_rng(0))
+    interval = mean_interval(cohort - other)
     return float(cohort.mean() / other.mean()), interval
 
 

@@ -85,18 +85,6 @@ def per_member_ndcg(ranker: Any, data: Any, held: dict[int, Any]) -> Any:
     return out
 
 
-def paired_interval(a: Any, b: Any, draws: int = 1000) -> tuple[float, float]:
-    """95 % bootstrap interval of mean(a) / mean(b), members resampled in pairs."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    ratios = []
-    for _ in range(draws):
-        pick = rng.integers(0, len(a), len(a))
-        ratios.append(a[pick].mean() / b[pick].mean())
-    return float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))
-
-
 def run_model(name: str, folder: str) -> dict[str, Any]:
     """Fit and evaluate one model (runs in a fresh process)."""
     from recsys.data import Split
@@ -201,8 +189,9 @@ def main() -> None:
     )
     ratio = cohort["ndcg"] / als["ndcg"]
     import numpy as np
+    from bootstrap import ratio_interval
 
-    low, high = paired_interval(np.asarray(cohort["per_member"]), np.asarray(als["per_member"]))
+    low, high = ratio_interval(np.asarray(cohort["per_member"]), np.asarray(als["per_member"]))
     print(
         f"Cohort / ALS NDCG@10, 95 % paired bootstrap over members: {ratio:.3f}x "
         f"[{low:.3f}, {high:.3f}] (ties counted against the held-out course)"

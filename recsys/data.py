@@ -145,6 +145,36 @@ class Dataset:
         binary.eliminate_zeros()
         return binary
 
+    def before(self, cutoff: float) -> Dataset:
+        """The dataset as it stood at `cutoff`: purchases, chat and talk profiles before it.
+
+        Purchases without times (no `events`) cannot be cut and are kept as they are.
+        Member topic profiles are rebuilt from the earlier chat when the chat has text
+        vectors (otherwise they are kept as they are).
+        """
+        interactions, events = self.interactions, self.events
+        if events is not None:
+            rows, cols, weights, ts = events
+            kept = ts < cutoff
+            interactions = sp.csr_matrix(
+                (weights[kept], (rows[kept], cols[kept])), shape=self.interactions.shape
+            )
+            interactions.sum_duplicates()
+            events = (rows[kept], cols[kept], weights[kept], ts[kept])
+        chat = self.chat.before(cutoff) if self.chat is not None else None
+        member_topics = self.member_topics
+        if chat is not None and chat.topics.shape[1]:
+            from recsys.engagement import LONG_HALF_LIFE_DAYS, profiles
+
+            member_topics = profiles(chat, self.n_members, cutoff, LONG_HALF_LIFE_DAYS)
+        return replace(
+            self,
+            interactions=sp.csr_matrix(interactions, dtype=np.float32),
+            events=events,
+            chat=chat,
+            member_topics=member_topics,
+        )
+
     def with_interactions(self, interactions: sp.csr_matrix) -> Dataset:
         """The same dataset with another interaction matrix (events dropped)."""
         return replace(self, interactions=interactions.tocsr(), events=None)
@@ -223,21 +253,18 @@ def leave_one_out(
 
 
 def temporal_split(data: Dataset, cutoff: float) -> Split:
-    """Train on interactions before `cutoff`; evaluate on courses first chosen after it."""
+    """Train on the data before `cutoff`; evaluate on courses first chosen after it."""
     if data.events is None:
         raise ValueError("a temporal split needs timestamped events")
-    rows, cols, weights, ts = data.events
-    before = ts < cutoff
-    train = sp.csr_matrix(
-        (weights[before], (rows[before], cols[before])), shape=data.interactions.shape
-    )
-    train.sum_duplicates()
-    owned_before = train > 0
+    train = data.before(cutoff)
+    rows, cols, _, ts = data.events
+    later = ts >= cutoff
+    owned_before = train.interactions > 0
     held: dict[int, list[int]] = {}
-    for r, c in zip(rows[~before], cols[~before], strict=True):
+    for r, c in zip(rows[later], cols[later], strict=True):
         if not owned_before[r, c]:
             held.setdefault(int(r), []).append(int(c))
     return Split(
-        train=data.with_interactions(train.astype(np.float32)),
+        train=train,
         held_out={r: np.unique(np.asarray(c, dtype=np.int64)) for r, c in held.items()},
     )

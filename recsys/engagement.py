@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,9 @@ SUBSTANTIAL_TERMS = 30
 # An untagged course's title is its keyword unless more courses share it than this.
 MAX_SHARED_TITLE = 2
 INHERITED_WEIGHT = 0.8
+DAY = 86_400.0
+# Half-life of "long-run" engagement and talk profiles.
+LONG_HALF_LIFE_DAYS = 365.0
 _HASHTAG = re.compile(r"(?<![\w#])#([a-z0-9][a-z0-9.+#_-]*[a-z0-9+#])")
 _PLURAL = re.compile(r"(?<=[a-z]{3})(?:es|s)$")
 
@@ -151,10 +154,6 @@ class ChatActivity:
         """Messages × courses: the stronger of own and thread engagement."""
         return sp.csr_matrix(self.courses.maximum(self.context))
 
-    def with_engagement(self, courses: sp.csr_matrix, context: sp.csr_matrix) -> ChatActivity:
-        """The same messages with other engagement matrices."""
-        return replace(self, courses=courses, context=context)
-
     @property
     def n_messages(self) -> int:
         """Messages in the log."""
@@ -230,6 +229,25 @@ def _to_matrix(rows: list[dict[int, float]], n_courses: int) -> sp.csr_matrix:
     )
 
 
+def _by_author(
+    chat: ChatActivity, n_members: int, now: float, half_life_days: float | None
+) -> tuple[IntArray, sp.csr_matrix]:
+    """The messages before `now`, and members × those messages weighted by their age.
+
+    `half_life_days=None` weighs every message 1.
+    """
+    mask = np.flatnonzero(chat.ts < now)
+    if half_life_days is None:
+        weights = np.ones(len(mask), np.float32)
+    else:
+        age_days = np.maximum(now - chat.ts[mask], 0.0) / DAY
+        weights = np.power(0.5, age_days / half_life_days).astype(np.float32)
+    authors = sp.csr_matrix(
+        (weights, (chat.member[mask], np.arange(len(mask)))), shape=(n_members, len(mask))
+    )
+    return mask, authors
+
+
 def decayed(
     chat: ChatActivity,
     n_members: int,
@@ -242,17 +260,8 @@ def decayed(
     `courses` (messages × courses) defaults to `chat.engaged`; `half_life_days=None`
     counts every message fully. Messages at or after `now` are ignored.
     """
-    mask = np.flatnonzero(chat.ts < now)
-    member, ts = chat.member[mask], chat.ts[mask]
+    mask, authors = _by_author(chat, n_members, now, half_life_days)
     matrix = (chat.engaged if courses is None else courses)[mask]
-    if half_life_days is None:
-        weights = np.ones(len(ts), np.float32)
-    else:
-        age_days = np.maximum(now - ts, 0.0) / 86_400.0
-        weights = np.power(0.5, age_days / half_life_days).astype(np.float32)
-    authors = sp.csr_matrix(
-        (weights, (member, np.arange(len(member)))), shape=(n_members, len(member))
-    )
     return sp.csr_matrix(authors @ matrix, dtype=np.float32)
 
 
@@ -260,16 +269,35 @@ def profiles(
     chat: ChatActivity, n_members: int, now: float, half_life_days: float
 ) -> sp.csr_matrix:
     """Members × terms: decayed sum of their message vectors, L2-normalised."""
-    mask = np.flatnonzero(chat.ts < now)
-    age_days = np.maximum(now - chat.ts[mask], 0.0) / 86_400.0
-    weights = np.power(0.5, age_days / half_life_days).astype(np.float32)
-    authors = sp.csr_matrix(
-        (weights, (chat.member[mask], np.arange(len(mask)))), shape=(n_members, len(mask))
-    )
+    mask, authors = _by_author(chat, n_members, now, half_life_days)
     summed = sp.csr_matrix(authors @ chat.topics[mask], dtype=np.float32)
     norms = np.sqrt(np.asarray(summed.multiply(summed).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
     return sp.csr_matrix(sp.diags(1.0 / norms) @ summed, dtype=np.float32)
+
+
+def cutoff_at(chat: ChatActivity, target: sp.csr_matrix, quantile: float) -> float | None:
+    """The `quantile` of the times of messages that engage a course (`target` rows)."""
+    engaged_ts = chat.ts[np.diff(target.indptr) > 0]
+    return float(np.quantile(engaged_ts, quantile)) if len(engaged_ts) else None
+
+
+def engaged_after(
+    chat: ChatActivity, n_members: int, cutoff: float, target: sp.csr_matrix
+) -> tuple[IntArray, sp.csr_matrix]:
+    """Who talked before `cutoff` and engaged (by `target`) after it, and with what.
+
+    Returns the member rows and a binary members × courses matrix of what each
+    engaged with at or after the cut-off.
+    """
+    later = np.flatnonzero(chat.ts >= cutoff)
+    authors = sp.csr_matrix(
+        (np.ones(len(later), np.float32), (chat.member[later], np.arange(len(later)))),
+        shape=(n_members, len(later)),
+    )
+    after = sp.csr_matrix((authors @ target[later]) > 0)
+    talked_before = np.bincount(chat.member[chat.ts < cutoff], minlength=n_members) > 0
+    return np.flatnonzero(talked_before & (np.diff(after.indptr) > 0)), after
 
 
 def row_shares(matrix: sp.csr_matrix) -> FloatArray:
@@ -284,39 +312,17 @@ def chat_split(data: Dataset, quantile: float = 0.8) -> Split:
     """Earlier chat against later chat: train on what was said before a cut-off.
 
     The cut-off is the `quantile` of the times of messages that engage a course. The
-    training dataset keeps the chat, purchases and topic profiles from before it; each
-    member who talked before it is evaluated on the courses they engaged with after it.
-    Works from day one, with no purchases.
+    training dataset is the data as it stood then (`Dataset.before`); each member who
+    talked before it is evaluated on the courses they engaged with after it. Works
+    from day one, with no purchases.
     """
     chat = data.chat
-    if chat is None or chat.engaged.nnz == 0:
+    cutoff = None if chat is None else cutoff_at(chat, chat.engaged, quantile)
+    if chat is None or cutoff is None:
         return Split(train=data, held_out={})
-    engaged_ts = chat.ts[np.diff(chat.engaged.indptr) > 0]
-    cutoff = float(np.quantile(engaged_ts, quantile))
-    earlier = chat.before(cutoff)
-    after = decayed(chat, data.n_members, float(chat.ts.max()) + 1.0, None) - decayed(
-        earlier, data.n_members, cutoff, None
-    )
-    after = sp.csr_matrix(after > 0)
-    talked = np.bincount(earlier.member, minlength=data.n_members) > 0
+    rows, after = engaged_after(chat, data.n_members, cutoff, chat.engaged)
     held = {
         int(row): after.indices[after.indptr[row] : after.indptr[row + 1]].astype(np.int64)
-        for row in np.flatnonzero(talked & (np.diff(after.indptr) > 0))
+        for row in rows
     }
-    train = data
-    if data.events is not None:
-        rows, cols, weights, ts = data.events
-        before = ts < cutoff
-        matrix = sp.csr_matrix(
-            (weights[before], (rows[before], cols[before])), shape=data.interactions.shape
-        )
-        matrix.sum_duplicates()
-        train = replace(
-            train,
-            interactions=matrix.astype(np.float32),
-            events=(rows[before], cols[before], weights[before], ts[before]),
-        )
-    member_topics = data.member_topics
-    if earlier.topics.shape[1]:
-        member_topics = profiles(earlier, data.n_members, cutoff, 365.0)
-    return Split(train=replace(train, chat=earlier, member_topics=member_topics), held_out=held)
+    return Split(train=data.before(cutoff), held_out=held)

@@ -35,10 +35,15 @@ def standardize_rows(scores: FloatArray) -> FloatArray:
 
 
 def ndcg_per_row(scores: FloatArray, targets: IntArray, k: int) -> FloatArray:
-    """NDCG@k of one held-out course per row (excluded courses must be -inf)."""
+    """NDCG@k of one held-out course per row (excluded courses must be -inf).
+
+    Its rank is found without sorting; ties count against it, so a ranker that cannot
+    tell courses apart earns nothing.
+    """
     target_scores = scores[np.arange(len(targets)), targets]
-    rank = (scores > target_scores[:, None]).sum(axis=1)
-    return np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0).astype(np.float32)
+    rank = (scores >= target_scores[:, None]).sum(axis=1) - 1
+    hit = np.isfinite(target_scores) & (rank < k)
+    return np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0).astype(np.float32)
 
 
 def ndcg_at_k(scores: FloatArray, targets: IntArray, k: int) -> float:
@@ -49,7 +54,7 @@ def ndcg_at_k(scores: FloatArray, targets: IntArray, k: int) -> float:
 def ndcg_relevant(scores: FloatArray, relevant: list[IntArray], k: int) -> FloatArray:
     """NDCG@k per row against any number of relevant courses (excluded must be -inf).
 
-    With one relevant course per row ties count against it; otherwise the top k is
+    With one relevant course per row this is `ndcg_per_row`; otherwise the top k is
     `top_k`'s.
     """
     n = len(relevant)
@@ -57,15 +62,8 @@ def ndcg_relevant(scores: FloatArray, relevant: list[IntArray], k: int) -> Float
     if not n:
         return out
     lengths = np.fromiter((len(r) for r in relevant), np.int64, n)
-    if (lengths == 1).all():
-        # One held-out course per row (leave-one-out): its rank, without sorting.
-        # Ties count against it, so a component that cannot tell courses apart
-        # earns nothing.
-        target = np.concatenate(relevant).astype(np.int64)
-        value = scores[np.arange(n), target][:, None]
-        rank = (scores >= value).sum(axis=1) - 1
-        finite = np.isfinite(value[:, 0])
-        return np.where(finite & (rank < k), 1.0 / np.log2(rank + 2.0), 0.0).astype(np.float32)
+    if (lengths == 1).all():  # leave-one-out
+        return ndcg_per_row(scores, np.concatenate(relevant).astype(np.int64), k)
     index, _ = top_k(scores, k)
     wanted = sp.csr_matrix(
         (
@@ -189,12 +187,13 @@ class BlendRanker(Ranker):
         if self.default_weights is not None:
             return np.asarray(self.default_weights, dtype=np.float32)
         names = [c.name for c in self.components]
-        talked = data.chat is not None and data.chat.courses.nnz > 0
-        preferred = [name for name in ("chat", "popularity") if name in names]
-        if preferred and not talked and "popularity" in preferred:
-            preferred = ["popularity"]
+        talked = data.chat is not None and data.chat.engaged.nnz > 0
+        if talked and "chat" in names:
+            chosen = "chat"
+        else:
+            chosen = "popularity" if "popularity" in names else names[0]
         weights = np.zeros(len(names), np.float32)
-        weights[names.index(preferred[0]) if preferred else 0] = 1.0
+        weights[names.index(chosen)] = 1.0
         return weights
 
     def _describe(self, weights: FloatArray) -> str:

@@ -3,20 +3,22 @@
 No purchases needed. For every member × course it computes signals from the chat
 (`recsys.engagement`), as of a reference time:
 
-- the member's own engagement with the course's topics: ever (count), recent and
-  long-run (exponentially decayed shares of their engagement);
-- the community's engagement with it, recent and long-run (the cold-start prior);
+- the member's own engagement with the course's topics: tagged, mentioned, replied
+  and helped (substantial replies), their recent and long-run shares, the last week;
+- the community's engagement with it: last week, recent, long-run, threads started
+  (the cold-start prior);
 - co-occurrence: an item-item (DLAE/EASE) model on member × topic engagement ("members
   who talk about X also talk about Y");
-- text similarity of the member's recent messages and the course's text.
+- text similarity of the member's recent messages and the course's text;
+- two interactions (helpers × what the community talks about, volume × own share).
 
-How much each signal counts is learned by a logistic regression on the store's own
-chat, later against earlier: at several past cut-offs the signals are computed from
-the chat before the cut-off and the label is whether the member engaged with the
-course after it. Two models are fitted, one for courses the member already
-engaged with and one for the rest, since what predicts a return differs from what
-predicts a new interest; their probabilities are comparable, so one ranking mixes
-both. With too little chat to learn from, fixed weights (own engagement, then the
+How much each signal counts is learned on the store's own chat, later against
+earlier: at several past cut-offs the signals are computed from the chat before the
+cut-off, and a listwise linear model (softmax over each member's courses, once over
+all of them and once over those not yet engaged with; an L2 prior worth
+`regularization` member lists) learns which courses each member went on to engage
+with after it. Courses the member already engaged with deliberately get their own
+weights. With too little chat to learn from, fixed weights (own engagement, then the
 community's) are used and `validation_` says so.
 """
 
@@ -31,9 +33,19 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from recsys.data import Dataset, FloatArray, IntArray
-from recsys.engagement import INHERITED_WEIGHT, ChatActivity, decayed, profiles, row_shares
+from recsys.engagement import (
+    INHERITED_WEIGHT,
+    LONG_HALF_LIFE_DAYS,
+    ChatActivity,
+    cutoff_at,
+    decayed,
+    engaged_after,
+    profiles,
+    row_shares,
+)
 from recsys.rankers.base import Ranker
-from recsys.rankers.itemitem import dlae_from_gram
+from recsys.rankers.blend import standardize_rows
+from recsys.rankers.itemitem import dlae_from_gram, gram
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +99,6 @@ MEMBER_SIGNALS = (
     "helped",
 )
 SCORE_ROWS = 256
-DAY = 86_400.0
-
-
-def _zscore_rows(matrix: FloatArray) -> FloatArray:
-    mean = matrix.mean(axis=1, keepdims=True)
-    std = matrix.std(axis=1, keepdims=True)
-    std[std == 0] = 1.0
-    return np.asarray((matrix - mean) / std, np.float32)
 
 
 def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -176,7 +180,7 @@ class ChatRanker(Ranker):
     def __init__(
         self,
         recent_days: float = 30.0,
-        long_days: float = 365.0,
+        long_days: float = LONG_HALF_LIFE_DAYS,
         cutoffs: tuple[float, ...] = (0.5, 0.65, 0.8),
         min_members: int = 8,
         max_negatives: int = 300,
@@ -291,13 +295,12 @@ class ChatRanker(Ranker):
         """
         if count.nnz == 0:
             return np.zeros((0, 0), np.float32)
-        binary = (count > 0).astype(np.float32)
-        gram = np.asarray((binary.T @ binary).toarray(), np.float64)
-        diag = np.diag(gram)
+        shared = gram(sp.csr_matrix(count > 0, dtype=np.float32))
+        diag = np.diag(shared)
         positive = diag[diag > 0]
         # Regularisation relative to how many members a topic typically has.
         l2 = max(1.0, 0.5 * float(np.median(positive))) if len(positive) else 1.0
-        return dlae_from_gram(gram, 0.25, l2)
+        return dlae_from_gram(shared, 0.25, l2)
 
     def _features(self, signals: dict[str, Any], rows: IntArray) -> FloatArray:
         """Rows × courses × features."""
@@ -316,14 +319,16 @@ class ChatRanker(Ranker):
         community_recent = signals["community_recent"][None, :]
         talked = ((started + replied) > 0).astype(np.float32)
         if signals["cooccurrence"].size:
-            cooccurrence = _zscore_rows(np.asarray(talked @ signals["cooccurrence"], np.float32))
+            cooccurrence = standardize_rows(
+                np.asarray(talked @ signals["cooccurrence"], np.float32)
+            )
         else:
             cooccurrence = np.zeros(shape, np.float32)
         if self.course_topics_.shape[1]:
             similarity = np.asarray(
                 (signals["profile"][rows] @ self.course_topics_.T).toarray(), np.float32
             )
-            similarity = _zscore_rows(similarity)
+            similarity = standardize_rows(similarity)
         else:
             similarity = np.zeros(shape, np.float32)
         columns = {
@@ -363,22 +368,12 @@ class ChatRanker(Ranker):
         rng = np.random.default_rng(self.seed)
         lists: list[FloatArray] = []
         wanted: list[npt.NDArray[np.bool_]] = []
-        engaged_ts = chat.ts[np.diff(target.indptr) > 0]
-        if not len(engaged_ts):
-            return lists, wanted
         for quantile in self.cutoffs:
-            cutoff = float(np.quantile(engaged_ts, quantile))
+            cutoff = cutoff_at(chat, target, quantile)
+            if cutoff is None:
+                return lists, wanted
             earlier = chat.before(cutoff)
-            if not earlier.n_messages:
-                continue
-            later = np.flatnonzero(chat.ts >= cutoff)
-            authors = sp.csr_matrix(
-                (np.ones(len(later), np.float32), (chat.member[later], np.arange(len(later)))),
-                shape=(n_members, len(later)),
-            )
-            after = sp.csr_matrix((authors @ target[later]) > 0)
-            talked_before = np.bincount(earlier.member, minlength=n_members) > 0
-            rows = np.flatnonzero(talked_before & (np.diff(after.indptr) > 0))
+            rows, after = engaged_after(chat, n_members, cutoff, target)
             limit = max(1, self.max_lists // len(self.cutoffs))
             if len(rows) > limit:  # a large community: a sample of members is plenty
                 rows = np.sort(rng.choice(rows, limit, replace=False))
@@ -454,43 +449,24 @@ class ChatRanker(Ranker):
     def _set_state(self, chat: ChatActivity, n_members: int) -> None:
         self.signals_ = self._signals_at(chat, n_members, self.now_)
 
-    def _signals(self) -> dict[str, Any]:
-        return self.signals_
-
     # -- scoring -------------------------------------------------------------------------
 
     def _combine(self, features: FloatArray) -> FloatArray:
         return np.asarray(self._design(features) @ self.coef_, np.float32)
 
     def _score(self, rows: IntArray) -> FloatArray:
-        signals = self._signals()
         out = np.empty((len(rows), len(self.courses_)), np.float32)
         for start in range(0, len(rows), SCORE_ROWS):
             chunk = rows[start : start + SCORE_ROWS]
-            out[start : start + len(chunk)] = self._combine(self._features(signals, chunk))
+            out[start : start + len(chunk)] = self._combine(self._features(self.signals_, chunk))
         return out
 
     def _cold(self) -> FloatArray:
         """A member with no chat: the community's engagement (then purchases)."""
-        signals = self._signals()
         features = np.zeros((1, len(self.courses_), len(FEATURES)), np.float32)
-        features[0, :, FEATURES.index("community_fresh")] = signals["community_fresh"]
-        features[0, :, FEATURES.index("community_recent")] = signals["community_recent"]
-        features[0, :, FEATURES.index("community_long")] = signals["community_long"]
-        features[0, :, FEATURES.index("community_started")] = signals["community_started"]
+        for name in ("community_fresh", "community_recent", "community_long", "community_started"):
+            features[0, :, FEATURES.index(name)] = self.signals_[name]
         return np.asarray(self._combine(features)[0] + 1e-3 * self.popularity_, np.float32)
-
-    def engagement(self, member_ids: list[str]) -> sp.csr_matrix:
-        """Members × courses: messages each member wrote about each course's topics.
-
-        Tagged messages and direct replies to them count fully, a keyword in running
-        text by its weight. Unknown members get empty rows.
-        """
-        rows = self.members_.rows(member_ids)
-        total = self.signals_["tagged"] + self.signals_["mentioned"] + self.signals_["replied"]
-        known = rows >= 0
-        picked = total[np.where(known, rows, 0)]
-        return sp.csr_matrix(sp.diags(known.astype(np.float32)) @ picked)
 
     def evidence(self, member_ids: list[str]) -> tuple[FloatArray, FloatArray]:
         """Per member × course: messages they wrote about it, substantial replies about it."""
@@ -507,7 +483,7 @@ class ChatRanker(Ranker):
         """Courses the member talks about that are among the `top` co-occurring with `course`.
 
         Best first; empty when none of the member's topics is a strong neighbour (so
-        "members who talk about X often take this" is never said of a weak link).
+        "members who talk about X often discuss Y too" is never said of a weak link).
         """
         row = self.members_.index.get(member_id)
         if row is None:
@@ -530,11 +506,6 @@ class ChatRanker(Ranker):
         cut = np.quantile(recent[talked], 1 - share)
         return np.asarray(talked & (recent >= cut))
 
-    def community_engagement(self) -> FloatArray:
-        """Per course, how much the community's chat was about its topics."""
-        total = self.signals_["tagged"] + self.signals_["mentioned"] + self.signals_["replied"]
-        return np.asarray(total.sum(axis=0), np.float32).ravel()
-
     # -- erasure and artifacts -------------------------------------------------------------
 
     def _forget_rows(self, keep: IntArray) -> None:
@@ -550,12 +521,12 @@ class ChatRanker(Ranker):
             "coef": self.coef_,
             "mean": self.mean_,
             "scale": self.scale_,
-            "course_topics": self.course_topics_.toarray(),
         }
         for name in COMMUNITY_SIGNALS:
             state[name] = self.signals_[name]
-        for name in MEMBER_SIGNALS:
-            matrix = sp.csr_matrix(self.signals_[name])
+        sparse = {name: self.signals_[name] for name in MEMBER_SIGNALS}
+        for name, matrix in {**sparse, "course_topics": self.course_topics_}.items():
+            matrix = sp.csr_matrix(matrix)
             state[f"{name}_data"] = matrix.data
             state[f"{name}_indices"] = matrix.indices
             state[f"{name}_indptr"] = matrix.indptr
@@ -568,11 +539,14 @@ class ChatRanker(Ranker):
         self.coef_ = arrays["coef"]
         self.mean_ = arrays["mean"]
         self.scale_ = arrays["scale"]
-        self.course_topics_ = sp.csr_matrix(arrays["course_topics"], dtype=np.float32)
         self.signals_ = {name: arrays[name] for name in COMMUNITY_SIGNALS}
-        for name in MEMBER_SIGNALS:
-            self.signals_[name] = sp.csr_matrix(
+        for name in (*MEMBER_SIGNALS, "course_topics"):
+            matrix = sp.csr_matrix(
                 (arrays[f"{name}_data"], arrays[f"{name}_indices"], arrays[f"{name}_indptr"]),
                 shape=tuple(int(v) for v in arrays[f"{name}_shape"]),
             )
+            if name == "course_topics":
+                self.course_topics_ = matrix
+            else:
+                self.signals_[name] = matrix
         self.validation_ = {}

@@ -14,6 +14,7 @@ is written to the audit log, as is every refused attempt.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import hashlib
 import logging
@@ -222,7 +223,10 @@ class PromoteService:
             conn, community, await q.dm_audience(conn, community.id)
         )
         top = int(audience.value or "0")
-        ranked = model.top_members(course, top, among={str(i) for i in in_community})
+        # Scoring every member of a large community is seconds of work: not on the loop.
+        ranked = await asyncio.to_thread(
+            model.top_members, course, top, among={str(i) for i in in_community}
+        )
         return [int(key) for key in ranked]
 
     async def _profiled(self, conn: Any, community: q.CommunityInfo, ids: list[int]) -> list[int]:

@@ -336,10 +336,7 @@ async def test_segment_and_top_audiences_use_the_model_and_still_need_consent(
     """Segments by id, name or rule and top:N come from the model; DMs only to DM opt-ins."""
     services = sqlite_services
     cohort = services.context.cohort
-    await load_catalog(cohort)
-    generated = await import_community(cohort, tmp_path, members=30)
-    await train_model(services)
-    place = await _place(services, generated.id)
+    generated, place = await _trained_community(services, tmp_path)
     bundle = services.context.models.get()
     assert bundle is not None
     models = bundle.communities[place.ref]
@@ -406,11 +403,7 @@ async def test_segment_labels_are_in_the_moderators_language(
 ) -> None:
     """A Chinese-speaking moderator is offered Chinese segment names, and either name plans."""
     services = sqlite_services
-    cohort = services.context.cohort
-    await load_catalog(cohort)
-    generated = await import_community(cohort, tmp_path, members=30)
-    await train_model(services)
-    place = await _place(services, generated.id)
+    generated, place = await _trained_community(services, tmp_path)
     model = await services.context.models.current()
     assert model is not None
     models = model.community(place.ref)
@@ -443,6 +436,14 @@ async def _g1(services: Services) -> q.CommunityInfo:
         found = await q.community(conn, "discord", "g1")
     assert found is not None
     return found
+
+
+async def _trained_community(services: Services, tmp_path: Path) -> tuple[Any, q.CommunityInfo]:
+    """A 30-member community imported with the demo catalog, and a model trained on it."""
+    await load_catalog(services.context.cohort)
+    generated = await import_community(services.context.cohort, tmp_path, members=30)
+    await train_model(services)
+    return generated, await _place(services, generated.id)
 
 
 async def _place(services: Services, platform_id: str) -> q.CommunityInfo:
