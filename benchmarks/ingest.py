@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bot.app import Cohort  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.core.events import ConsentChanged, Event, MessagePosted  # noqa: E402
-from bot.demo.synthetic import ANSWERS_EN, QUESTIONS_EN, TOPICS  # noqa: E402
+from bot.demo.synthetic import ANSWERS_EN, INTERESTS, QUESTIONS_EN  # noqa: E402
 from bot.store.engine import SQLITE_PRAGMAS  # noqa: E402
 
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -67,7 +67,7 @@ def make_events(count: int, members: int, seed: int = 1) -> tuple[list[Event], l
         )
         for m in range(members)
     ]
-    terms = [t for topic in TOPICS.values() for t in topic["terms"]]
+    terms = [t for interest in INTERESTS.values() for t in interest.terms]
     templates = QUESTIONS_EN + ANSWERS_EN
     messages: list[MessagePosted] = []
     for i in range(count):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -22,6 +23,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -55,6 +57,8 @@ class DatabaseSettings(_Section):
     pool_size: int = Field(default=5, ge=1, le=100)
     busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
     auto_migrate: bool = True
+    # PostgreSQL: how often a `cohort run` that is not the leader tries to take over.
+    leader_poll_seconds: float = Field(default=5.0, ge=0.1, le=300)
 
     @field_validator("url")
     @classmethod
@@ -174,6 +178,15 @@ class DiscordSettings(_Section):
 
     token: SecretStr = SecretStr("")
     moderator_roles: list[str] = Field(default_factory=lambda: ["Moderator", "Admin"])
+    backfill_limit: int = Field(default=500, ge=0, le=100_000)
+    shards: int | Literal["auto"] | None = None
+
+    @field_validator("shards")
+    @classmethod
+    def _shard_count(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and value < 1:
+            raise ValueError('must be "auto" or a number of shards from 1')
+        return value
 
     @property
     def enabled(self) -> bool:
@@ -185,6 +198,31 @@ class TelegramSettings(_Section):
     """[telegram]: the Telegram adapter."""
 
     token: SecretStr = SecretStr("")
+    # "polling" (getUpdates) or "webhook" (Telegram posts updates to webhook_url).
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith("https://"):
+            raise ValueError("must start with https:// (Telegram only posts to HTTPS)")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> TelegramSettings:
+        if self.mode == "webhook" and self.enabled:
+            if not self.webhook_url:
+                raise ValueError('mode = "webhook" needs webhook_url')
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", self.webhook_secret.get_secret_value()):
+                raise ValueError(
+                    'mode = "webhook" needs webhook_secret: 1-256 characters A-Z, a-z, 0-9, _ or -'
+                )
+        return self
 
     @property
     def enabled(self) -> bool:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from bot.core.commands import Commands
     from bot.core.delivery.transport import Transport
     from bot.core.jobs import JobRunner
+    from bot.core.leadership import Leadership
 
 log = logging.getLogger(__name__)
 
@@ -72,23 +73,28 @@ def build_adapters(
 
     With `commands`, the bots also answer commands and buttons (else they only ingest).
     The web server (click redirects, purchase webhook) runs alongside when `[web]`
-    is enabled; it is not a platform, so a bot token is still required.
+    is enabled. A platform the caller wants but has no token is an error, unless
+    another one runs; with both platforms turned off (`--no-discord --no-telegram`)
+    no token is needed: only the web server and the jobs run (the bots may run
+    elsewhere).
     """
     settings = cohort.settings
     adapters: dict[str, Adapter] = {}
     if discord and settings.discord.enabled:
         from bot.adapters.discord import DiscordAdapter
 
-        adapters["discord"] = DiscordAdapter(
-            cohort.pipeline, settings.discord.token.get_secret_value(), commands=commands
-        )
+        adapters["discord"] = DiscordAdapter.for_cohort(cohort, commands=commands)
     if telegram and settings.telegram.enabled:
         from bot.adapters.telegram import TelegramAdapter
+        from bot.adapters.telegram.receiving import Webhook
 
         adapters["telegram"] = TelegramAdapter(
-            cohort.pipeline, settings.telegram.token.get_secret_value(), commands=commands
+            cohort.pipeline,
+            settings.telegram.token.get_secret_value(),
+            commands=commands,
+            webhook=Webhook.from_settings(settings.telegram),
         )
-    if not adapters:
+    if not adapters and (discord or telegram):
         raise ConfigError(
             "no platform token configured: set discord.token / telegram.token in the config "
             "or COHORT_DISCORD__TOKEN / COHORT_TELEGRAM__TOKEN"
@@ -117,11 +123,12 @@ async def serve(
     *,
     health_every: float = HEALTH_EVERY,
     stats_every: float = STATS_EVERY,
-    jobs: JobRunner | None = None,
+    jobs: JobRunner | Leadership | None = None,
 ) -> None:
     """Run until `stop` is set, then stop jobs and adapters and flush the pipeline.
 
-    `jobs` (sending, digests, attribution, retention) start once every adapter is up.
+    `jobs` (sending, digests, attribution, retention) start once every adapter is up;
+    a `Leadership` runs them only while this instance is the leader (PostgreSQL).
 
     Raises `AdapterStopped` if a platform connection ends on its own (so that a
     process supervisor restarts the bot instead of leaving it deaf).
@@ -140,9 +147,14 @@ async def serve(
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), health_every)
-            dead = [name for name, adapter in started if not adapter.running]
+            dead = [(name, adapter) for name, adapter in started if not adapter.running]
             if dead and not stop.is_set():
-                raise AdapterStopped(f"{', '.join(dead)}: connection ended; stopping (see log)")
+                # An adapter that gave up for a reason says what to fix (`failure`).
+                reasons = [
+                    f"{name}: {getattr(adapter, 'failure', None) or 'connection ended'}"
+                    for name, adapter in dead
+                ]
+                raise AdapterStopped(f"{'; '.join(reasons)}; stopping (see log)")
             if loop.time() >= next_stats:
                 log.info("ingest: %s", cohort.pipeline.stats())
                 next_stats = loop.time() + stats_every

@@ -513,6 +513,37 @@ class InfluenceModel:
             community_size=sum(1 for c in self.communities_.values() if c == community),
         )
 
+    def summaries(self) -> list[MemberSummary]:
+        """Every member's `summary`, ordered by member id, with the ranks computed once."""
+        self._check_fitted()
+        members = sorted(self.influence_)
+        ranks: dict[str, npt.NDArray[np.int64]] = {}
+        for metric in METRICS:
+            scores = self._scores(metric)
+            every = np.sort(np.fromiter(scores.values(), dtype=np.float64, count=len(scores)))
+            mine = np.array([scores[member] for member in members], dtype=np.float64)
+            ranks[metric] = len(every) - np.searchsorted(every, mine, side="right") + 1
+        sizes: dict[int, int] = {}
+        for community in self.communities_.values():
+            sizes[community] = sizes.get(community, 0) + 1
+        return [
+            MemberSummary(
+                member=member,
+                influence=self.influence_[member],
+                influence_rank=int(ranks["influence"][i]),
+                bridges=self.bridges_[member],
+                bridges_rank=int(ranks["bridges"][i]),
+                helpers=self.helpers_[member],
+                helpers_rank=int(ranks["helpers"][i]),
+                helped=self.helped_[member],
+                rising=self.rising_[member],
+                rising_rank=int(ranks["rising"][i]),
+                community=self.communities_[member],
+                community_size=sizes[self.communities_[member]],
+            )
+            for i, member in enumerate(members)
+        ]
+
     def forget(self, member_ids: Iterable[str]) -> int:
         """Remove members from every learned attribute; return how many were known.
 

@@ -1,4 +1,5 @@
-"""Shared test helpers: event factories with sensible defaults, and database helpers."""
+"""Shared test helpers: event factories with sensible defaults, database helpers, and a
+recording delivery transport."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.app import Cohort
+from bot.core.delivery.transport import Delivery, SendResult, SendStatus
 from bot.core.events import (
     ConsentChanged,
     MemberJoined,
@@ -127,3 +129,23 @@ async def rows(cohort: Cohort, query: Any) -> list[Any]:
     """All rows of a query."""
     async with cohort.store.read() as conn:
         return list((await conn.execute(query)).all())
+
+
+class RecordingTransport:
+    """A delivery transport at the platform edge: records each delivery, plays a script.
+
+    Each scripted item is a `SendResult` or an exception to raise, in the order sends
+    arrive; once the script runs out every send succeeds.
+    """
+
+    def __init__(self, *script: SendResult | Exception) -> None:
+        self.script = list(script)
+        self.sent: list[Delivery] = []
+
+    async def send(self, delivery: Delivery) -> SendResult:
+        """Record the delivery and play the next scripted outcome."""
+        self.sent.append(delivery)
+        outcome = self.script.pop(0) if self.script else SendResult(SendStatus.SENT)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome

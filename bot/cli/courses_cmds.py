@@ -63,14 +63,26 @@ def list_courses(
     if not courses:
         runtime.out.print("no courses yet: `cohort courses import FILE`", markup=False)
         return
-    from rich.table import Table
+    from bot.cli.tables import add_row
+    from bot.cli.tables import table as new_table
 
-    table = Table("id", "title", "level", "lang", "price", "tags", "active")
+    table = new_table(
+        "id",
+        "title",
+        "level",
+        "lang",
+        "price",
+        "tags",
+        "active",
+        ids=("id",),
+        numbers=("lang", "active"),
+    )
     for course in courses:
         price = (
             f"{course.price} {course.currency or ''}".strip() if course.price is not None else ""
         )
-        table.add_row(
+        add_row(
+            table,
             course.id,
             course.title,
             course.level or "",

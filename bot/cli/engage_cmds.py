@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from bot.store.engagement import CommunityInfo
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # no digest period lies before it
+MAX_DAYS = 36_500
+
+
 class TransportChoice(StrEnum):
     """Where deliveries go."""
 
@@ -53,11 +57,12 @@ OutOption = Annotated[
 
 @asynccontextmanager
 async def opened_services(config: Settings) -> AsyncIterator[Services]:
-    """Services over a Cohort opened for one command."""
+    """Services over a Cohort opened for one command (claims name this process)."""
+    from bot.core.delivery.owners import process_name
     from bot.core.services.suite import Services
 
     async with runtime.opened(config) as cohort:
-        yield Services.build(cohort)
+        yield Services.build(cohort, instance=process_name())
 
 
 async def resolve_community(services: Services, ref: str | None) -> CommunityInfo:
@@ -104,13 +109,13 @@ async def _write_file(
 
 def promote(
     ctx: typer.Context,
-    course: Annotated[str, typer.Argument(help="Course id.")],
+    course: Annotated[str, typer.Argument(help='Course id, or "status" for recent outcomes.')],
     audience: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--audience", help="channel:<id>, segment:<id|name|rule>, top:<N> or opted-in."
         ),
-    ],
+    ] = None,
     community: CommunityOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only preview: audience, blocked, clicks.")
@@ -119,9 +124,23 @@ def promote(
     out: OutOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking.")] = False,
     as_json: JsonOption = False,
+    campaign: Annotated[
+        str | None, typer.Option("--campaign", help="With status: only this campaign.")
+    ] = None,
 ) -> None:
-    """Promote a course to an audience (DMs only to members who opted in)."""
+    """Promote a course to an audience (DMs only to members who opted in).
+
+    `cohort promote status` instead shows what became of recent promotions: sent,
+    unreachable, cancelled, failed (with the error) and still pending.
+    """
     config = runtime.settings(ctx)
+    if course.strip().casefold() == "status":
+        promote_status(config, community, campaign, as_json)
+        return
+    if audience is None:
+        raise runtime.fail(
+            "--audience is required (channel:<id>, segment:<name>, top:<N> or opted-in)"
+        )
     _check_transport(transport, out)
     if not dry_run and not yes and not sys.stdin.isatty():
         raise runtime.fail("add --yes to send (or --dry-run to preview)")
@@ -183,6 +202,32 @@ def promote(
         )
 
 
+def promote_status(
+    config: Settings, community: str | None, campaign: str | None, as_json: bool
+) -> None:
+    """Print the outcome of the community's recent promotions (or of one campaign)."""
+
+    async def go() -> list[dict[str, Any]]:
+        async with opened_services(config) as services:
+            place = await resolve_community(services, community)
+            statuses = await services.promote.reports.recent(place, campaign)
+            return [status.as_dict() for status in statuses]
+
+    result = runtime.run(go())
+    if as_json:
+        runtime.print_json(result)
+        return
+    if not result:
+        raise runtime.fail("no promotion sent" + (f" as campaign {campaign}" if campaign else ""))
+    for item in result:
+        counts = ", ".join(f"{status} {n}" for status, n in sorted(item["statuses"].items()))
+        state = "finished" if item["finished"] else "in progress"
+        line = f"{item['campaign']}  {item['course']} → {item['audience']}: {counts} ({state})"
+        if item["error"]:
+            line += f"; last error: {item['error']}"
+        runtime.out.print(line, markup=False, soft_wrap=True)
+
+
 digest_app = typer.Typer(help="Weekly digests: schedule, run now.", no_args_is_help=True)
 
 
@@ -220,13 +265,24 @@ def digest_run(
                 except ValueError:
                     raise CohortError(f"--period {period!r}: not an ISO date-time") from None
                 chosen = chosen if chosen.tzinfo else chosen.replace(tzinfo=UTC)
+                if not EPOCH <= chosen <= now:
+                    raise CohortError(
+                        f"--period {period!r}: must lie between 1970 and now (a past period)"
+                    )
             report = await services.digest.run(place, chosen)
             result: dict[str, Any] = asdict(report)
             result["digest_channel"] = place.digest_channel
             if transport is TransportChoice.FILE and report.run_id is not None:
+                # Also when the run was built before: write what an interrupted run left.
+                from bot.store import outbox
+
                 assert out is not None
                 written = await _write_file(services, out, run_id=report.run_id)
                 result["written"], result["file"] = written.sent, str(out)
+                result["uncertain"] = written.uncertain
+                async with services.context.store.read() as conn:
+                    left = await outbox.counts(conn, run_id=report.run_id)
+                result["unwritten"] = left.get(outbox.PENDING, 0) + left.get(outbox.SENDING, 0)
             return result
 
     result = runtime.run(go())
@@ -234,8 +290,17 @@ def digest_run(
         runtime.print_json(result)
         return
     say = runtime.out.print
+    name = f"digest {result['period']} of {result['community']}"
     if not result["claimed"]:
-        say(f"digest {result['period']} of {result['community']} was already done", markup=False)
+        if result.get("written") or result.get("unwritten"):
+            line = f"{name}: resumed, {result['written']} deliveries written to {result['file']}"
+            if result["unwritten"]:
+                line += f" ({result['unwritten']} not yet: run again)"
+            say(line, markup=False)
+        elif not result["done"]:
+            say(f"{name} is being built by another process: run again later", markup=False)
+        else:
+            say(f"{name} was already done", markup=False)
         return
     say(
         f"digest {result['period']} of {result['community']}: channel post "
@@ -252,6 +317,8 @@ def digest_run(
         say(f"  skipped: {result['skipped']}", markup=False)
     if "written" in result:
         say(f"  {result['written']} deliveries written to {result['file']}", markup=False)
+        if result["unwritten"]:
+            say(f"  {result['unwritten']} not yet written: run again", markup=False)
 
 
 @digest_app.command("schedule")
@@ -280,11 +347,21 @@ def digest_schedule(
 
         from apscheduler.triggers.cron import CronTrigger
 
+        from bot.core.events import MAX_ID
         from bot.errors import CohortError
-        from bot.i18n import normalize_locale
+        from bot.i18n import SUPPORTED_LOCALES, normalize_locale
         from bot.store import engagement as q
 
         changes: dict[str, str] = {}
+        for option, value, longest in (
+            ("--channel", channel, MAX_ID),
+            ("--timezone", timezone, 64),
+            ("--locale", locale, 16),
+        ):
+            if value is not None and not 0 < len(value) <= longest:
+                raise CohortError(f"{option}: must be 1 to {longest} characters (got {len(value)})")
+            if value is not None and any(ord(char) < 32 for char in value):
+                raise CohortError(f"{option} {value!r}: contains control characters")
         if cron is not None:
             try:
                 CronTrigger.from_crontab(cron)
@@ -296,11 +373,17 @@ def digest_schedule(
         if timezone is not None:
             try:
                 ZoneInfo(timezone)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 raise CohortError(f"--timezone {timezone!r}: unknown timezone") from None
             changes["timezone"] = timezone
         if locale is not None:
             changes["locale"] = normalize_locale(locale)
+            # An unsupported language falls back to the default: whichever default.
+            if normalize_locale(locale, "zh_Hans") != changes["locale"]:
+                raise CohortError(
+                    f"--locale {locale!r}: not a supported language "
+                    f"({' or '.join(SUPPORTED_LOCALES)})"
+                )
         async with opened_services(config) as services:
             place = await resolve_community(services, community)
             if changes:
@@ -332,6 +415,8 @@ def funnel(
 ) -> None:
     """Impressions → clicks → purchases per variant, 95 % intervals, and the holdout lift."""
     config = runtime.settings(ctx)
+    if days is not None and days > MAX_DAYS:
+        raise runtime.fail(f"--days {days}: at most {MAX_DAYS} (100 years)")
 
     async def go() -> dict[str, Any]:
         async with opened_services(config) as services:
@@ -343,13 +428,23 @@ def funnel(
     if as_json:
         runtime.print_json(data)
         return
-    from rich.table import Table
+    from bot.cli.tables import add_row
+    from bot.cli.tables import table as new_table
 
-    table = Table(title="Funnel" + (f" ({community})" if community else ""))
-    for column in ("variant", "impressions", "clicked", "purchases", "members", "converted"):
-        table.add_column(column, justify="left" if column == "variant" else "right")
+    table = new_table(
+        "variant",
+        "impressions",
+        "clicked",
+        "purchases",
+        "members",
+        "converted",
+        ids=("variant",),
+        right=("impressions", "clicked", "purchases", "members", "converted"),
+        title="Funnel" + (f" ({community})" if community else ""),
+    )
     for row in data["variants"]:
-        table.add_row(
+        add_row(
+            table,
             row["variant"],
             f"{row['impressions']:,}",
             f"{row['clicked']:,} {_rate(row['click_rate'])}",

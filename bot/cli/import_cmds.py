@@ -149,10 +149,13 @@ def events(
 ) -> None:
     """Import Cohort's own JSONL event format (see docs/events.md)."""
 
-    async def make(_: Cohort) -> Parser:
-        from bot.importers.events_jsonl import parse_events
+    async def make(cohort: Cohort) -> Parser:
+        from bot.importers.events_jsonl import events_parser
+        from bot.store.courses import course_ids
 
-        return parse_events
+        async with cohort.store.read() as conn:
+            known = await course_ids(conn)
+        return events_parser(known)
 
     _run_import(ctx, [file], make, as_json)
 

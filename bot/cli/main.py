@@ -18,7 +18,9 @@ from bot.cli import (
     runtime,
 )
 from bot.cli.demo_cmd import demo
+from bot.cli.export_cmd import export
 from bot.cli.replay_cmd import replay
+from bot.cli.report_cmd import report
 from bot.cli.run_cmd import run
 from bot.cli.stats_cmd import stats
 from bot.cli.web_cmd import web
@@ -85,7 +87,9 @@ app.command("evaluate")(recsys_cmds.evaluate)
 app.command("promote")(engage_cmds.promote)
 app.add_typer(engage_cmds.digest_app, name="digest")
 app.command("funnel")(engage_cmds.funnel)
+app.command("report")(report)
 app.add_typer(privacy_cmds.app, name="privacy")
+app.command("export")(export)
 
 
 def main() -> None:

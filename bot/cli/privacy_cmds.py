@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -49,17 +48,11 @@ def export(
     if out is None:
         sys.stdout.write(text)
         return
-    partial = out.with_name(out.name + ".partial")
+    from bot.cli.files import write_atomically
+
     try:
-        # Personal data: readable by the owner only; on disk before it takes the name.
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.replace(out)
+        write_atomically(out, text)  # personal data: readable by the owner only
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise runtime.fail(f"{out}: {exc.strerror or exc}") from None
     runtime.err.print(f"wrote {out}", markup=False)
 
@@ -87,7 +80,14 @@ def forget(
             raise typer.Exit(1)
 
     async def go() -> dict[str, Any]:
+        from bot.store import engagement as q
+
         async with opened_services(config) as services:
+            async with services.context.store.read() as conn:
+                held = await q.member(conn, ref.platform, ref.id)
+            if held is None:
+                # Saying "erased" would suggest there was something; nothing is written.
+                raise CohortError(f"Cohort holds no data about {str(ref)!r}: nothing to erase")
             report = await services.privacy.forget(ref)
             return report.to_dict()
 
@@ -117,7 +117,7 @@ def purge(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Purge message text older than [privacy] retention_days now (also scheduled)."""
+    r"""Purge message text older than \[privacy] retention_days now (also scheduled)."""
     from dataclasses import asdict
 
     config = runtime.settings(ctx)

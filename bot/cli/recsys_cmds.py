@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bot.training.facade import TrainedModel
     from bot.training.inputs import TrainingInputs
     from bot.training.train import CommunityModels
+    from recsys.policy import Pick
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -95,7 +96,7 @@ def train(ctx: typer.Context, as_json: JsonOption = False) -> None:
         TimeElapsedColumn(),
         console=runtime.err,
         transient=True,
-        disable=as_json,
+        disable=as_json or not runtime.err.is_terminal,
     ) as progress:
         task = progress.add_task("training", total=None)
         try:
@@ -122,26 +123,68 @@ def train(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         runtime.print_json(report)
         return
-    say = runtime.out.print
-    say(f"trained model {bundle.version} → {path}", markup=False)
+    _print_training(report)
+
+
+def _print_training(report: dict[str, Any]) -> None:
+    """What `cohort train` learned, for a person: figures, component weights, communities."""
+    from bot.cli.tables import add_row, table
+    from bot.i18n import rule_segment_name, translator
+
+    def say(text: str) -> None:
+        runtime.out.print(text, markup=False, soft_wrap=True)
+
+    say(f"trained model {report['version']}, saved in {report['path']}")
     say(
-        f"  {report['members']:,} members, {report['courses']} courses, "
-        f"{report['interactions']:,} interactions, {report['messages']:,} messages",
-        markup=False,
+        f"  from {report['members']:,} members, {report['courses']} courses, "
+        f"{report['interactions']:,} interactions and {report['messages']:,} messages"
     )
-    say(f"  blend weights: {report['blend_weights']}", markup=False)
     validation = report.get("validation") or {}
+    alone = validation.get("alone") or {}
+    weights = table(
+        "component",
+        "weight",
+        *(["NDCG@10 alone"] if alone else []),
+        ids=("component",),
+        numbers=("weight", "NDCG@10 alone"),
+        title="ranker components",
+    )
+    for name, weight in sorted(report["blend_weights"].items(), key=lambda item: -item[1]):
+        shown_alone = [f"{alone[name]:.4f}" if name in alone else ""] if alone else []
+        add_row(weights, name, f"{weight:.2f}", *shown_alone)
+    runtime.out.print(weights)
     if validation.get("note"):
-        say(f"  validation: {validation['note']}", markup=False)
-    elif validation.get("members"):
+        say(f"validation: {validation['note']}")
+    elif validation.get("members") and validation.get("ndcg") is not None:
+        source = validation.get("source", "purchases")
         say(
-            f"  validation NDCG@10 {validation['ndcg']:.4f} on {validation['members']:,} "
-            f"held-out members",
-            markup=False,
+            f"validation: NDCG@10 {validation['ndcg']:.4f} on {validation['members']:,} "
+            f"held-out members (target: {source})"
         )
-    for key, summary in report["communities"].items():
-        say(f"  {key}: {summary['segments']} segments, rules {summary['rules']}", markup=False)
-    say(f"  seconds: {report['seconds']}", markup=False)
+    if report["communities"]:
+        english = translator(None)
+        rules = sorted({rule for s in report["communities"].values() for rule in s["rules"]})
+        names = [rule_segment_name(english, rule) for rule in rules]
+        per_community = table(
+            "community",
+            "segments",
+            *names,
+            ids=("community",),
+            numbers=("segments",),
+            right=tuple(names),
+            title="segments per community (members in each rule segment)",
+        )
+        for key, summary in report["communities"].items():
+            add_row(
+                per_community,
+                key,
+                str(summary["segments"]),
+                *(str(summary["rules"].get(rule, 0)) for rule in rules),
+            )
+        runtime.out.print(per_community)
+    seconds = report.get("seconds") or {}
+    if seconds:
+        say("took " + ", ".join(f"{step} {value:.1f} s" for step, value in seconds.items()))
 
 
 class Format(StrEnum):
@@ -171,8 +214,10 @@ def recommend(
     config = runtime.settings(ctx)
     if as_json:
         output = Format.json
-    if (member is None) == (not all_members):
-        raise runtime.fail("give a member (platform:id) or --all, not both", 2)
+    if member is None and not all_members:
+        raise runtime.fail("give a member id (platform:id, e.g. discord:1234) or --all", 2)
+    if member is not None and all_members:
+        raise runtime.fail("give either a member id or --all, not both", 2)
     count = k or config.recommend.k
     model = _model(config)
     day = datetime.now(UTC).date().isoformat()
@@ -207,21 +252,40 @@ def recommend(
             line["note"] = "member not in the trained model yet: picks for new members"
         runtime.print_json(line) if output is Format.json else print(json.dumps(line))
         return
-    from rich.table import Table
-
     name = f" ({known.display_name})" if known.display_name else ""
-    table = Table("#", "course", "title", "score", "why", title=f"picks for {ref}{name}")
-    for position, pick in enumerate(picks, 1):
-        table.add_row(
-            str(position), pick.course, titles.get(pick.course, ""), f"{pick.score:.2f}", pick.why
-        )
-    runtime.out.print(table)
+    _print_picks(f"picks for {ref}{name}", [("", picks)], titles)
     if not trained:
         runtime.out.print(
             "note: this member joined after the last training; these are picks for new "
             "members (run `cohort train`)",
             markup=False,
         )
+
+
+def _print_picks(
+    title: str, picks: Sequence[tuple[str, Sequence[Pick]]], titles: dict[str, str]
+) -> None:
+    """Picks as a table; with a member column when `picks` holds several members."""
+    from bot.cli.tables import add_row, table
+
+    several = any(member for member, _ in picks)
+    # With a member column there is no room for the title: the course id says it.
+    headers = (
+        ("member", "#", "course", "score", "why")
+        if several
+        else ("#", "course", "title", "score", "why")
+    )
+    shown = table(*headers, ids=("member", "course"), numbers=("#", "score"), title=title)
+    for member, member_picks in picks:
+        for position, pick in enumerate(member_picks, 1):
+            if several:
+                cells = (member if position == 1 else "", str(position), pick.course)
+            else:
+                cells = (str(position), pick.course, titles.get(pick.course, ""))
+            add_row(shown, *cells, f"{pick.score:.2f}", pick.why)
+        if several and member_picks:
+            shown.add_section()
+    runtime.out.print(shown)
 
 
 def _recommend_all(config: Settings, model: TrainedModel, k: int, day: str, output: Format) -> None:
@@ -236,6 +300,14 @@ def _recommend_all(config: Settings, model: TrainedModel, k: int, day: str, outp
     known = runtime.run(refs())
     keys = [key for key in keys if int(key) in known]  # erased since training: skipped
     everything: list[dict[str, Any]] = []
+    if output is Format.table:
+        titles = {course.id: course.title for course in model.courses()}
+        everyone = [
+            (known[int(key)].ref, member_picks)
+            for key, member_picks in zip(keys, model.recommend(keys, k, day=day), strict=True)
+        ]
+        _print_picks(f"picks for {len(everyone):,} members", everyone, titles)
+        return
     for start in range(0, len(keys), 1000):
         chunk = keys[start : start + 1000]
         picks = model.recommend(chunk, k, day=day)
@@ -322,23 +394,30 @@ def segments(
     if as_json:
         runtime.print_json(data)
         return
-    from rich.table import Table
+    from bot.cli.tables import add_row
+    from bot.cli.tables import table as new_table
 
     for entry in data:
-        table = Table(
+        table = new_table(
             "id",
             "segment",
             "members",
             "description",
+            ids=("id",),
+            numbers=("members",),
             title=f"{entry['name'] or entry['community']} ({entry['community']})",
         )
         for segment in entry["segments"]:
-            table.add_row(
-                str(segment["id"]), segment["name"], str(segment["size"]), segment["description"]
+            add_row(
+                table,
+                str(segment["id"]),
+                segment["name"],
+                str(segment["size"]),
+                segment["description"],
             )
         rule_t = translator(entry["locale"])
         for rule, size in entry["rules"].items():
-            table.add_row("rule", rule_segment_name(rule_t, rule), str(size), "")
+            add_row(table, "rule", rule_segment_name(rule_t, rule), str(size), "")
         runtime.out.print(table)
 
 
@@ -397,24 +476,27 @@ def influencers(
     if as_json:
         runtime.print_json(data)
         return
-    from rich.table import Table
+    from bot.cli.tables import add_row
+    from bot.cli.tables import table as new_table
 
     for entry in data:
-        table = Table(
+        # The name goes under the id: side by side they leave a long id no room at 80 columns.
+        table = new_table(
             "#",
             "member",
-            "name",
             "influence",
             "bridges",
             "helpers",
             "rising",
+            ids=("member",),
+            numbers=("#", "influence", "bridges", "helpers", "rising"),
             title=f"{entry['name'] or entry['community']}: top {top} by {by.value}",
         )
         for position, row in enumerate(entry["top"], 1):
-            table.add_row(
+            add_row(
+                table,
                 str(position),
-                row["member"],
-                row["name"] or "",
+                row["member"] + (f"\n{row['name']}" if row["name"] else ""),
                 f"{row['influence']:.4f}",
                 f"{row['bridges']:.4f}",
                 f"{row['helpers']:.1f}",
@@ -433,6 +515,24 @@ class SplitKind(StrEnum):
 
 # Fewer evaluated members than this and the figures are mostly noise.
 MEANINGFUL_MEMBERS = 30
+# A top-k list covering this share of the catalog or more hits often by chance alone.
+MEANINGFUL_SHARE = 0.2
+
+
+def _evaluation_warnings(members: int, courses: int, k: int) -> list[str]:
+    """Why the figures of an evaluation mean little (empty when they can be trusted)."""
+    warnings = []
+    if members < MEANINGFUL_MEMBERS:
+        warnings.append(
+            f"only {members} members evaluated: differences between rankers mostly reflect chance."
+        )
+    if courses and min(k, courses) / courses >= MEANINGFUL_SHARE:
+        warnings.append(
+            f"the top {k} covers {min(k, courses) / courses:.0%} of a {courses}-course catalog: "
+            f"a random list would often hit too, so HR@{k} says little (compare the rankers "
+            "with popularity, not with 1)."
+        )
+    return warnings
 
 
 def evaluate(
@@ -470,79 +570,100 @@ def evaluate(
     from recsys.topics import TfidfEncoder
 
     config = runtime.settings(ctx)
-    inputs = _inputs(config)
-    if not inputs.courses:
-        raise runtime.fail("the catalog is empty: import courses first (cohort courses import)")
-    data = build_dataset(inputs, inputs.activity(), TfidfEncoder())
-    assert data.events is not None
-    times = data.events[3]
-    if split is SplitKind.temporal and len(times) < 10:
-        split = SplitKind.chat  # too few purchases: later chat is the target
-    if split is SplitKind.chat:
-        held = chat_split(data)
-        if not held.held_out:
-            raise runtime.fail(
-                "nothing to evaluate: no member talked about a course's topics both before "
-                "and after the cut-off (and fewer than 10 purchases)"
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=runtime.err,
+        transient=True,
+        disable=as_json or not runtime.err.is_terminal,
+    ) as progress:
+        task = progress.add_task("evaluate: reading the store", total=None)
+        inputs = _inputs(config)
+        if not inputs.courses:
+            raise runtime.fail("the catalog is empty: import courses first (cohort courses import)")
+        data = build_dataset(inputs, inputs.activity(), TfidfEncoder())
+        assert data.events is not None
+        times = data.events[3]
+        if split is SplitKind.temporal and len(times) < 10:
+            split = SplitKind.chat  # too few purchases: later chat is the target
+        if split is SplitKind.chat:
+            held = chat_split(data)
+            if not held.held_out:
+                raise runtime.fail(
+                    "nothing to evaluate: no member talked about a course's topics both before "
+                    "and after the cut-off (and fewer than 10 purchases)"
+                )
+            assert held.train.chat is not None
+            cutoff = float(held.train.chat.ts.max(initial=0.0))
+            described = (
+                f"later chat after {datetime.fromtimestamp(cutoff, UTC):%Y-%m-%d %H:%M}: "
+                "courses whose topics members talked about next"
             )
-        assert held.train.chat is not None
-        cutoff = float(held.train.chat.ts.max(initial=0.0))
-        described = (
-            f"later chat after {datetime.fromtimestamp(cutoff, UTC):%Y-%m-%d %H:%M}: "
-            "courses whose topics members talked about next"
-        )
-    elif split is SplitKind.temporal:
-        cutoff = float(np.quantile(times, 0.8))
-        held = temporal_split(data, cutoff)
-        described = f"temporal split at {datetime.fromtimestamp(cutoff, UTC):%Y-%m-%d %H:%M}"
-    else:
-        held = leave_one_out(data, seed=config.recsys.seed)
-        described = "leave-one-out (latest interaction per member)"
-    if not held.held_out:
-        raise runtime.fail("no member has interactions to hold out: nothing to evaluate")
-    warning = None
-    if len(held.held_out) < MEANINGFUL_MEMBERS:
-        warning = (
-            f"only {len(held.held_out)} members evaluated: differences between rankers "
-            "mostly reflect chance"
-        )
-    ranking = _ranking(config)
-    rankers: list[Any] = [
-        PopularityRanker(),
-        ContentRanker(),
-        ChatRanker(seed=ranking.seed),
-        ItemItemRanker(dropout=ranking.item_dropout, l2=ranking.item_l2, tune=ranking.item_tune),
-        *(
-            [HybridRanker(epochs=ranking.hybrid_epochs, seed=ranking.seed)]
-            if ranking.hybrid
-            else []
-        ),
-        default_ranker(ranking),
-    ]
-    if implicit_available():
-        rankers.append(ALSRanker(factors=min(64, max(8, data.n_courses // 2))))
-    results = [
-        measure(ranker, held, k, course_vectors=data.course_topics).as_dict() for ranker in rankers
-    ]
+        elif split is SplitKind.temporal:
+            cutoff = float(np.quantile(times, 0.8))
+            held = temporal_split(data, cutoff)
+            described = f"temporal split at {datetime.fromtimestamp(cutoff, UTC):%Y-%m-%d %H:%M}"
+        else:
+            held = leave_one_out(data, seed=config.recsys.seed)
+            described = "leave-one-out (latest interaction per member)"
+        if not held.held_out:
+            raise runtime.fail("no member has interactions to hold out: nothing to evaluate")
+        warnings = _evaluation_warnings(len(held.held_out), data.n_courses, k)
+        ranking = _ranking(config)
+        rankers: list[Any] = [
+            PopularityRanker(),
+            ContentRanker(),
+            ChatRanker(seed=ranking.seed),
+            ItemItemRanker(
+                dropout=ranking.item_dropout, l2=ranking.item_l2, tune=ranking.item_tune
+            ),
+            *(
+                [HybridRanker(epochs=ranking.hybrid_epochs, seed=ranking.seed)]
+                if ranking.hybrid
+                else []
+            ),
+            default_ranker(ranking),
+        ]
+        if implicit_available():
+            rankers.append(ALSRanker(factors=min(64, max(8, data.n_courses // 2))))
+        progress.update(task, total=len(rankers), completed=0)
+        results = []
+        for ranker in rankers:
+            progress.update(task, description=f"evaluate: fitting {ranker.name}")
+            results.append(measure(ranker, held, k, course_vectors=data.course_topics).as_dict())
+            progress.advance(task)
     if as_json:
+        warning = " ".join(warnings) or None
         runtime.print_json({"split": described, "k": k, "warning": warning, "results": results})
         return
-    from rich.table import Table
+    from bot.cli.tables import add_row
+    from bot.cli.tables import table as new_table
 
-    if warning:
-        runtime.err.print(f"warning: {warning}", markup=False)
-    table = Table(
+    for line in warnings:
+        runtime.err.print(f"warning: {line}", markup=False)
+    numbers = (f"HR@{k}", f"NDCG@{k}", f"Recall@{k}", "coverage", "diversity", "fit s")
+    table = new_table(
         "ranker",
-        f"HR@{k}",
-        f"NDCG@{k}",
-        f"Recall@{k}",
-        "coverage",
-        "diversity",
-        "fit s",
+        *numbers,
+        ids=("ranker",),
+        numbers=numbers,
         title=f"{described}; {results[0]['members']} members evaluated",
     )
     for r in results:
-        table.add_row(
+        add_row(
+            table,
             str(r["ranker"]),
             f"{r['hr']:.4f}",
             f"{r['ndcg']:.4f}",

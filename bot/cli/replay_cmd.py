@@ -27,11 +27,6 @@ def replay(
     """
     config = runtime.settings(ctx)
 
-    def tick(progress: ReplayProgress) -> None:
-        runtime.out.print(
-            f"handed over {progress.handed_over:,} events ({progress.rate:,.0f}/s)", markup=False
-        )
-
     async def go() -> tuple[ReplayProgress, int, int]:
         from bot.core.replay import replay as run_replay
         from bot.importers.base import ParseStats
@@ -47,6 +42,17 @@ def replay(
         with handle:
             async with runtime.opened(config) as cohort:
                 cohort.pipeline.start()
+                pipeline = cohort.pipeline
+
+                def tick(progress: ReplayProgress) -> None:
+                    now = pipeline.stats()
+                    runtime.out.print(
+                        f"handed over {progress.handed_over:,} events ({progress.rate:,.0f}/s); "
+                        f"written {now.written:,}, queue {now.queue_depth:,}, "
+                        f"lag {now.lag_seconds:.2f}s",
+                        markup=False,
+                    )
+
                 events = parse_events(handle, str(file), ParseStats())
                 progress = await run_replay(
                     events, cohort.pipeline, rate=rate, stop=stop, on_tick=tick

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# No emoji codes: "telegram:abc: nothing to erase" must not become "telegram🔤 ...".
+out = Console(highlight=False, emoji=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 log = logging.getLogger(__name__)
 
 
@@ -47,9 +48,23 @@ def state(ctx: typer.Context) -> CliState:
     return root.obj
 
 
+def one_line(text: str) -> str:
+    """`text` with control characters, line breaks and lone surrogates escaped, Python-style.
+
+    Error messages quote what the operator typed or a file held; whatever that was,
+    the message stays one printable line.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for c in text
+    )
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `error: message` on stderr as one line and return the exit to raise."""
-    err.print(f"error: {message}", markup=False, soft_wrap=True)
+    err.print(f"error: {one_line(message)}", markup=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -17,6 +17,7 @@ def stats(
     config = runtime.settings(ctx)
 
     async def go() -> dict[str, Any]:
+        from bot.store import outbox
         from bot.store.stats import community_counts, table_counts
 
         async with runtime.opened(config) as cohort, cohort.store.read() as conn:
@@ -24,6 +25,7 @@ def stats(
                 "database": cohort.store.dialect,
                 "privacy_mode": config.privacy.mode.value,
                 "tables": await table_counts(conn),
+                "deliveries": await outbox.counts(conn),
                 "communities": await community_counts(conn),
             }
 
@@ -31,12 +33,29 @@ def stats(
     if as_json:
         runtime.print_json(data)
         return
-    from rich.table import Table
+    from bot.cli.tables import add_row, table
 
-    tables = Table("table", "rows", title=f"{data['database']} · privacy {data['privacy_mode']}")
+    tables = table(
+        "table",
+        "rows",
+        numbers=("rows",),
+        title=f"{data['database']} · privacy {data['privacy_mode']}",
+    )
     for name, rows in data["tables"].items():
-        tables.add_row(name, f"{rows:,}")
+        add_row(tables, name, f"{rows:,}")
     runtime.out.print(tables)
+    if data["deliveries"]:
+        runtime.out.print(
+            "deliveries: "
+            + ", ".join(f"{n:,} {status}" for status, n in sorted(data["deliveries"].items())),
+            markup=False,
+        )
+    if data["deliveries"].get("uncertain"):
+        runtime.out.print(
+            f"{data['deliveries']['uncertain']:,} deliveries are uncertain: the platform did not "
+            "confirm them and Cohort does not resend them (docs/reliability.md)",
+            markup=False,
+        )
     if not data["communities"]:
         runtime.out.print("no communities yet", markup=False)
         return
@@ -52,14 +71,10 @@ def stats(
         ("joins", "joins"),
     ]
     communities = data["communities"]
-    per_community = Table(
-        "",
-        *(
-            f"{c['name'] or c['platform_id']}\n{c['platform']}:{c['platform_id']}"
-            for c in communities
-        ),
-        title="communities",
-    )
+    headers = [
+        f"{c['name'] or c['platform_id']}\n{c['platform']}:{c['platform_id']}" for c in communities
+    ]
+    per_community = table("", *headers, ids=tuple(headers), title="communities")
     for key, label in metrics:
-        per_community.add_row(label, *(f"{c[key]:,}" for c in communities))
+        add_row(per_community, label, *(f"{c[key]:,}" for c in communities))
     runtime.out.print(per_community)

@@ -14,7 +14,7 @@ def web(
     host: Annotated[
         str | None,
         typer.Option(
-            "--host", help="Address to listen on. Default: [web] host.", show_default=False
+            "--host", help="Address to listen on. Default: \\[web] host.", show_default=False
         ),
     ] = None,
     port: Annotated[
@@ -23,7 +23,7 @@ def web(
             "--port",
             min=1,
             max=65535,
-            help="Port to listen on. Default: [web] port.",
+            help="Port to listen on. Default: \\[web] port.",
             show_default=False,
         ),
     ] = None,

@@ -15,6 +15,7 @@ Button actions (`prefix:argument`, at most 64 bytes):
 - `pg:<view>:<page>` — pagination (`pg:courses:2`)
 - `pr:<draft>` / `pr:cancel` — confirm or cancel a promotion preview
 - `fg:<issued>` / `fg:cancel` — confirm or cancel erasure (`issued`: unix time)
+- `rp:` — the full HTML report, under `/insights` (moderators)
 """
 
 from __future__ import annotations
@@ -175,6 +176,8 @@ class Commands:
             work = services.promote.confirm(actor, argument)
         elif prefix == "fg" and argument:
             work = services.privacy.forget_confirmed(actor, argument)
+        elif prefix == "rp":
+            work = services.insights.full_report(actor)
         if work is None:
             t = services.context.t(actor)
             return Reply((Paragraph.of(t("That button has expired.")),), private=True)

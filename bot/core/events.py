@@ -20,6 +20,8 @@ MAX_TEXT = 100_000
 MAX_ID = 100
 MAX_NAME = 200
 MAX_EMOJI = 100
+MAX_COUNT = 2**31 - 1  # reaction counts are 32-bit integers in the store
+MAX_AMOUNT = 9_999_999_999.99  # amounts are NUMERIC(12, 2) in the store
 BUTTON_ACTIONS: Final = ("interest", "dismiss", "click")
 
 
@@ -117,6 +119,8 @@ def _check_emoji(event: object, value: object) -> None:
         raise _fail(event, "emoji", "must be a non-empty string")
     if len(value) > MAX_EMOJI:
         raise _fail(event, "emoji", f"longer than {MAX_EMOJI} characters")
+    if "\x00" in value:
+        raise _fail(event, "emoji", "contains a NUL character")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -245,6 +249,8 @@ class ReactionsCounted(CommunityEvent):
         _check_emoji(self, self.emoji)
         if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 0:
             raise _fail(self, "count", "must be a non-negative integer")
+        if self.count > MAX_COUNT:
+            raise _fail(self, "count", f"{self.count} is larger than {MAX_COUNT}")
         _set(self, "reactors", _id_tuple(self, "reactors", self.reactors))
         for reactor in self.reactors:
             _check_id(self, "reactors", reactor)
@@ -363,6 +369,8 @@ class PurchaseMade(Event):
                 raise _fail(self, "amount", "must be a number")
             if not math.isfinite(self.amount) or self.amount < 0:
                 raise _fail(self, "amount", "must be a non-negative finite number")
+            if self.amount > MAX_AMOUNT:
+                raise _fail(self, "amount", f"{self.amount} is larger than {MAX_AMOUNT}")
         if self.currency is not None:
             if not (
                 isinstance(self.currency, str)

@@ -29,6 +29,9 @@ class Job:
     every: float
     work: Callable[[], Awaitable[object]]
     delay: float = 0.0
+    on_stop: Callable[[], None] | None = None  # asks a running pass to end early
+    # Keeps this process's own state fresh: runs in every instance, not only the leader.
+    per_instance: bool = False
 
 
 async def run_job(job: Job, stop: asyncio.Event) -> None:
@@ -66,11 +69,11 @@ def background_jobs(services: Services, transports: Mapping[str, Transport]) -> 
     dispatcher = Dispatcher(services.context, transports)
     cohort = services.context.cohort
     return [
-        Job("deliveries", 5.0, dispatcher.drain),
+        Job("deliveries", 5.0, dispatcher.drain, on_stop=dispatcher.stop),
         Job("digests", 60.0, lambda: run_due_digests(services), delay=5.0),
         Job("attribution", 300.0, services.attribution.run, delay=30.0),
         Job("retention", 6 * 3600.0, services.privacy.purge, delay=60.0),
-        Job("consent reload", 30.0, cohort.reload_consent, delay=30.0),
+        Job("consent reload", 30.0, cohort.reload_consent, delay=30.0, per_instance=True),
     ]
 
 
@@ -94,6 +97,9 @@ class JobRunner:
     async def stop(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a stop deadline
         """Let running passes finish (up to `timeout`), then cancel what is left."""
         self._stop.set()
+        for job in self.jobs:
+            if job.on_stop is not None:
+                job.on_stop()
         if not self._tasks:
             return
         _, pending = await asyncio.wait(self._tasks, timeout=timeout)

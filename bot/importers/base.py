@@ -10,6 +10,7 @@ all, and importing it again changes nothing.
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 import itertools
 import logging
@@ -19,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from ijson.common import JSONError
 from sqlalchemy.engine import Connection
@@ -116,43 +117,21 @@ class CountingReader(io.RawIOBase):
         return data
 
 
-class ReplayReader:
-    """A read-only byte source that records what it hands out until `rewind()`.
+def csv_rows(reader: csv.DictReader[str], name: str | Path) -> Iterator[dict[str, Any]]:
+    """The rows of a CSV reader, with malformed rows as `InputFileError`.
 
-    After `rewind()` it serves the recorded bytes again, then the rest of the
-    underlying stream, so a second parser sees the whole document. This lets a
-    header be read from ijson's (slower) event stream and the bulk of the document
-    then be streamed by ijson's C `items`, on streams that cannot seek.
+    A field over the csv module's 128 KiB limit, say, names its line instead of
+    escaping as a `_csv.Error` traceback.
     """
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        self._stream = stream
-        self._recorded = bytearray()
-        self._recording = True
-        self._offset = 0
-
-    def rewind(self) -> None:
-        """Serve everything read so far again, then continue with the stream."""
-        self._recording = False
-        self._offset = 0
-
-    def read(self, size: int = -1) -> bytes:
-        """Read up to `size` bytes (everything left if `size` is negative)."""
-        if self._recording:
-            data = self._stream.read(size)
-            self._recorded += data
-            return data
-        if self._offset < len(self._recorded):
-            end = len(self._recorded) if size < 0 else self._offset + size
-            data = bytes(self._recorded[self._offset : end])
-            self._offset += len(data)
-            if self._offset >= len(self._recorded):
-                self._recorded = bytearray()
-                self._offset = 0
-            if size < 0:
-                data += self._stream.read()
-            return data
-        return self._stream.read(size)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line = reader.reader.line_num  # DictReader's own count lags on errors
+            raise InputFileError(name, line, f"bad CSV: {exc}") from None
+        yield row
 
 
 def batched(events: Iterable[Event], size: int) -> Iterator[list[Event]]:

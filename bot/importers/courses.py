@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.errors import InputFileError
+from bot.importers.base import csv_rows
 
 _TAG_SPLIT = re.compile(r"[;|,]")
 _BAD_ID_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
@@ -59,6 +60,21 @@ class CourseRecord(BaseModel):
                 f"course id {value!r} contains {what} (ids may hold letters, digits and "
                 "symbols such as c#, c++ or node.js, but no spaces)"
             )
+        return value
+
+    @field_validator("title", "description")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("contains a NUL character")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_text(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if _BAD_ID_CHAR.search(tag.replace(" ", "")):
+                raise ValueError(f"tag {tag!r} contains a control character")
         return value
 
     @field_validator("id", mode="before")
@@ -128,13 +144,17 @@ def _validate(path: Path, where: int | str, raw: Any) -> CourseRecord:
 def _from_csv(path: Path) -> list[tuple[int | str, dict[str, Any]]]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
-        header = [column.strip().lower() for column in reader.fieldnames or []]
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as exc:
+            raise InputFileError(path, 1, f"bad CSV: {exc}") from None
+        header = [column.strip().lower() for column in fieldnames or []]
         for needed in ("id", "title"):
             if needed not in header:
                 raise InputFileError(path, 1, f"missing column {needed!r}")
         reader.fieldnames = header
         rows: list[tuple[int | str, dict[str, Any]]] = []
-        for row in reader:
+        for row in csv_rows(reader, path):
             if None in row:
                 raise InputFileError(path, reader.line_num, "more fields than columns")
             if not any((value or "").strip() for value in row.values()):

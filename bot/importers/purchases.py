@@ -15,7 +15,7 @@ from typing import IO
 from bot.core.events import Event, PurchaseMade
 from bot.core.refs import parse_member_ref
 from bot.errors import EventInvalid, InputFileError, MemberRefInvalid
-from bot.importers.base import Parser, ParseStats
+from bot.importers.base import Parser, ParseStats, csv_rows
 
 REQUIRED = ("member", "course", "ts")
 OPTIONAL = ("amount", "currency", "order")
@@ -45,7 +45,11 @@ def purchases_parser(known_courses: Collection[str], source: str = "import") -> 
     def parse(stream: IO[bytes], name: str, stats: ParseStats) -> Iterator[Event]:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
         reader = csv.DictReader(text)
-        header = [column.strip().lower() for column in (reader.fieldnames or [])]
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as exc:
+            raise InputFileError(name, 1, f"bad CSV: {exc}") from None
+        header = [column.strip().lower() for column in (fieldnames or [])]
         missing = [column for column in REQUIRED if column not in header]
         if missing:
             raise InputFileError(name, 1, f"missing column {missing[0]!r} (need member,course,ts)")
@@ -53,7 +57,7 @@ def purchases_parser(known_courses: Collection[str], source: str = "import") -> 
         if unknown:
             raise InputFileError(name, 1, f"unknown column {unknown[0]!r}")
         reader.fieldnames = header
-        for row in reader:
+        for row in csv_rows(reader, name):
             line = reader.line_num
             if None in row:
                 raise InputFileError(name, line, "more fields than columns")

@@ -2,16 +2,20 @@
 
 A single-chat export is `{name, type, id, messages}`; a full-account export holds
 `about`, `personal_information`, ... and the chats in `chats.list` (and
-`left_chats.list`), each `{name, type, id, messages}`. Messages are built one at a
-time whatever the layout, so memory stays flat. A single chat's header is read from
-ijson's event stream and its messages are then streamed by ijson's C `items`. In a
-full-account export the events pass through `_Chats`, which notes each chat's
-name, type and id (they come before its messages), drops the events of chats that
-are not groups, and hands the message events on to `items` under one prefix.
+`left_chats.list`), each `{name, type, id, messages}`. The file is read as ijson's
+basic event stream (C backend) by `_Reader`, which walks these few levels itself,
+notes each chat's name, type and id (they come before its messages), builds one
+message at a time and passes over everything else, never deeper than
+`bot.importers.json_stream.MAX_DEPTH` levels (as the Discord importer does, with the
+same code): memory stays bounded by one message, whatever the layout and whatever a
+field we ignore holds.
 
 Ids follow the live Bot API adapter: community = channel = the Bot API chat id
 (`-100` + id for supergroups, `-id` for basic groups); member = the digits of
-`from_id` (`user123` -> `123`); message = the message id.
+`from_id` (`user123` -> `123`); message = the message id. Older Telegram Desktop
+versions wrote `from_id` and `actor_id` as bare integers (`123`), and `0` when the
+sender is unknown: both shapes are read, and a message from `0` is skipped and
+counted ("messages without a sender").
 
 In a forum, a message whose reply_to_message_id is a topic's `topic_created`
 message belongs to that topic (`thread`) and is no reply, as in the live adapter;
@@ -46,7 +50,8 @@ from bot.core.events import (
 )
 from bot.core.text import custom_emoji
 from bot.errors import EventInvalid, InputFileError
-from bot.importers.base import ParseStats, ReplayReader
+from bot.importers.base import ParseStats
+from bot.importers.json_stream import Events, build, drain, skip
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +67,8 @@ SKIPPED_CHAT_TYPES: Final = frozenset(
 JOIN_ACTIONS: Final = frozenset({"join_group_by_link", "join_group_by_request"})
 # The Bot API's id of a supergroup is -(10^12 + its id in MTProto and in exports).
 SUPERGROUP_OFFSET: Final = 1_000_000_000_000
-# Where a full-account export keeps its chats, and the keys of a chat read here.
-CHAT_PREFIXES: Final = ("chats.list.item", "left_chats.list.item")
-CHAT_KEYS: Final = frozenset({"name", "type", "id", "messages"})
+# Where a full-account export keeps its chats (each section's `list`).
+CHAT_SECTIONS: Final = frozenset({"chats", "left_chats"})
 
 
 def bot_api_chat_id(chat_type: str, exported_id: int) -> str:
@@ -96,76 +100,6 @@ class _Chat:
         """The JSON path of this chat's `index`-th message, with its id when known."""
         path = f"{self.path}.messages[{index}]" if self.path else f"messages[{index}]"
         return f"{path} (id {message_id})" if message_id else path
-
-
-@dataclass(slots=True)
-class _Chats:
-    """Follows chats through ijson's event stream and passes on wanted message events."""
-
-    name: str
-    stats: ParseStats
-    chat: _Chat | None = None
-    chats_seen: int = 0
-    _counts: dict[str, int] = field(default_factory=dict)
-
-    def _begin(self, base: str) -> None:
-        section = base.removesuffix(".item")
-        index = self._counts.get(section, 0)
-        self._counts[section] = index + 1
-        self.chat = _Chat(path=f"{section}[{index}]")
-
-    def start_messages(self, chat: _Chat) -> bool:
-        """Decide, where the chat's messages start, whether they are imported."""
-        self.chats_seen += 1
-        where = chat.path or None
-        if chat.type is None:
-            raise InputFileError(self.name, where, "chat type missing before its messages")
-        if chat.type in SUPERGROUP_TYPES or chat.type in BASIC_GROUP_TYPES:
-            if chat.id is None or chat.id <= 0:
-                raise InputFileError(self.name, where, "chat id missing before its messages")
-            chat.community = bot_api_chat_id(chat.type, chat.id)
-            return True
-        if chat.type in SKIPPED_CHAT_TYPES:
-            self.stats.skip(f"{chat.type} chats")
-        else:
-            self.stats.skip("chats of unknown type")
-        return False
-
-    def events(self, parser: Iterator[tuple[str, str, Any]]) -> Iterator[tuple[str, str, Any]]:
-        """Message events of wanted chats, their prefix rewritten to `messages.item...`."""
-        inside = ""  # prefix of the current chat's message events while in its array
-        cut = 0
-        wanted = False
-        for prefix, event, value in parser:
-            if inside and prefix.startswith(inside):
-                if wanted:
-                    yield (prefix[cut:] if cut else prefix), event, value
-                continue
-            if event == "start_map" and prefix in CHAT_PREFIXES:
-                self._begin(prefix)
-                continue
-            base, _, key = prefix.rpartition(".")
-            if key not in CHAT_KEYS or (base and base not in CHAT_PREFIXES):
-                continue
-            if not base and self.chat is None:
-                self.chat = _Chat(path="")  # a single-chat export
-            chat = self.chat
-            if chat is None or (not base and chat.path):
-                continue
-            if key == "name":
-                chat.name = value if isinstance(value, str) else None
-            elif key == "type":
-                chat.type = value if isinstance(value, str) else None
-            elif key == "id":
-                chat.id = _int(value)
-            elif event == "start_array":
-                wanted = self.start_messages(chat)
-                inside = prefix + ".item"
-                cut = len(base) + 1 if base else 0
-            elif event == "end_array":
-                inside = ""
-            else:
-                raise InputFileError(self.name, f"{chat.path}.messages".lstrip("."), "not an array")
 
 
 @dataclass(slots=True)
@@ -334,6 +268,9 @@ class _Messages:
             raise InputFileError(self.name, where, "missing from_id")
         member = _user(raw_from)
         if member is None:
+            if _int(raw_from) == 0:  # older exports: the sender is unknown (deleted, anonymous)
+                self.stats.skip("messages without a sender")
+                return
             if isinstance(raw_from, str) and raw_from.startswith(("channel", "chat")):
                 self.stats.skip("channel posts")  # sent on behalf of a channel or the group
                 return
@@ -461,57 +398,111 @@ class _Messages:
             self.stats.skip("other service messages")
 
 
-def _single_chat(source: ReplayReader) -> _Chat | None:
-    """The chat of a single-chat export, read up to where its messages start.
+class _Reader:
+    """Walks a Telegram Desktop export's event stream: chats, their headers, their messages."""
 
-    None when the document is anything else (a full-account export, or something
-    the general path will reject with a precise error).
-    """
-    chat = _Chat(path="")
-    for prefix, event, value in ijson.parse(source):
-        if prefix == "":
-            if event == "start_map" or (event == "map_key" and value in CHAT_KEYS):
+    def __init__(self, name: str, stats: ParseStats, events: Events) -> None:
+        self.name = name
+        self.stats = stats
+        self.events = events
+        self.messages = _Messages(name, stats)
+        self.chats_seen = 0
+
+    def chat(self, chat: _Chat, *, sections: bool = False) -> Iterator[Event]:
+        """The events of the chat object whose `start_map` was just read, to its end.
+
+        With `sections` (the document itself) `chats` and `left_chats` are followed
+        into their lists of chats.
+        """
+        events = self.events
+        for event, key in events:
+            if event == "end_map":
+                return
+            event, value = next(events)
+            where = f"{chat.path}.{key}" if chat.path else str(key)
+            if key == "messages":
+                yield from self._messages(chat, event, where)
+            elif key in ("name", "type", "id"):
+                value = build(events, event, value, self.name, where)
+                if key == "id":
+                    chat.id = _int(value)
+                elif key == "name":
+                    chat.name = value if isinstance(value, str) else None
+                else:
+                    chat.type = value if isinstance(value, str) else None
+            elif sections and key in CHAT_SECTIONS and event == "start_map":
+                yield from self._section(str(key))
+            else:
+                skip(events, event, self.name, where)
+
+    def _section(self, section: str) -> Iterator[Event]:
+        """The chats of `chats` or `left_chats` (`{about, list}`), one by one."""
+        events = self.events
+        for event, key in events:
+            if event == "end_map":
+                return
+            event, _ = next(events)
+            if key != "list" or event != "start_array":
+                skip(events, event, self.name, f"{section}.{key}")
                 continue
-            return None
-        if prefix == "name":
-            chat.name = value if isinstance(value, str) else None
-        elif prefix == "type":
-            chat.type = value if isinstance(value, str) else None
-        elif prefix == "id":
-            chat.id = _int(value)
-        elif prefix == "messages":
-            return chat if event == "start_array" else None
-    return None
+            for index, (event, _) in enumerate(events):
+                if event == "end_array":
+                    break
+                path = f"{section}.list[{index}]"
+                if event == "start_map":
+                    yield from self.chat(_Chat(path=path))
+                else:
+                    skip(events, event, self.name, path)
+
+    def _start(self, chat: _Chat) -> bool:
+        """Decide, where the chat's messages start, whether they are imported."""
+        self.chats_seen += 1
+        where = chat.path or None
+        if chat.type is None:
+            raise InputFileError(self.name, where, "chat type missing before its messages")
+        if chat.type in SUPERGROUP_TYPES or chat.type in BASIC_GROUP_TYPES:
+            if chat.id is None or chat.id <= 0:
+                raise InputFileError(self.name, where, "chat id missing before its messages")
+            chat.community = bot_api_chat_id(chat.type, chat.id)
+            return True
+        if chat.type in SKIPPED_CHAT_TYPES:
+            self.stats.skip(f"{chat.type} chats")
+        else:
+            self.stats.skip("chats of unknown type")
+        return False
+
+    def _messages(self, chat: _Chat, event: str, where: str) -> Iterator[Event]:
+        """The events of a chat's `messages` array, built one message at a time."""
+        events = self.events
+        if event != "start_array":
+            skip(events, event, self.name, where)
+            raise InputFileError(self.name, where, "not an array")
+        wanted = self._start(chat)
+        state = _ChatState()
+        for index, (event, value) in enumerate(events):
+            if event == "end_array":
+                break
+            if not wanted:
+                skip(events, event, self.name, chat.where(index))
+            else:
+                message = build(events, event, value, self.name, chat.where(index))
+                yield from self.messages.events(chat, state, index, message)
 
 
 def parse_telegram_export(stream: IO[bytes], name: str, stats: ParseStats) -> Iterator[Event]:
     """Yield the events of a Telegram Desktop `result.json`, chat by chat, streaming.
 
-    A single-chat export has its messages streamed straight by ijson's C `items`;
-    a full-account export goes through `_Chats`, which is slower but follows chats.
+    Reads ijson's basic events (no JSON paths, whose cost grows with the square of
+    the nesting) and builds one message at a time.
     """
-    source = ReplayReader(stream)
-    single = _single_chat(source)
-    source.rewind()
-    chats = _Chats(name, stats)
-    if single is None:
-        found = ijson.items(chats.events(ijson.parse(source, use_float=True)), "messages.item")
-    else:
-        chats.chat = single
-        if not chats.start_messages(single):
-            return
-        found = ijson.items(source, "messages.item", use_float=True)
-    messages = _Messages(name, stats)
-    current: _Chat | None = None
-    state = _ChatState()
-    index = 0
-    for message in found:
-        chat = chats.chat
-        assert chat is not None  # message events only flow inside a chat
-        if chat is not current:
-            current, state, index = chat, _ChatState(), 0
-        yield from messages.events(chat, state, index, message)
-        index += 1
-    if chats.chats_seen == 0:
+    events = ijson.basic_parse(stream, use_float=True)
+    first = next(events, None)
+    reader = _Reader(name, stats, events)
+    if first is not None and first[0] == "start_map":
+        yield from reader.chat(_Chat(path=""), sections=True)
+    elif first is not None:
+        skip(events, first[0], name, None)
+    drain(events)  # a syntax error after the last chat is still an error
+    if reader.chats_seen == 0:
         raise InputFileError(name, None, "no messages or chats: not a Telegram Desktop export")
-    log.debug("%s: %d chats read", name, chats.chats_seen)
+    log.debug("%s: %d chats read", name, reader.chats_seen)

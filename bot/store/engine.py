@@ -11,6 +11,8 @@ async engine for everything.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,24 @@ SQLITE_PRAGMAS = (
     "PRAGMA wal_autocheckpoint=10000",  # checkpoint every ~40 MB of WAL, not every 4 MB
     "PRAGMA journal_size_limit=67108864",  # and shrink the WAL back to 64 MB after
 )
+
+
+@contextmanager
+def full_sync(conn: Connection) -> Iterator[None]:
+    """SQLite: `synchronous=FULL` on `conn` while the block runs, `NORMAL` again after.
+
+    Enter it before the transaction begins.
+
+    WAL with `NORMAL` loses nothing when the process dies, but the last commits may
+    be lost to a power cut or an OS crash; `FULL` syncs the log at every commit.
+    """
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    raw.execute("PRAGMA synchronous=FULL")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA synchronous=NORMAL")
 
 
 @dataclass(frozen=True, slots=True)

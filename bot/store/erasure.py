@@ -14,7 +14,8 @@ change with it. For each identity of the person:
    no longer point at anyone; their deliveries, link codes, memberships, mentions,
    reactions, messages and the member row are deleted, and an unlinked person row;
 4. the erasure is remembered as a keyed hash of the identity and its time (see
-   `ConsentGate.erase`), never as the id itself.
+   `ConsentGate.erase`), never as the id itself, and the privacy epoch changes, so
+   every other process reloads its gate before its next write.
 
 On SQLite, `secure_delete` zeroes what is deleted, and the write-ahead log is
 checkpointed and truncated afterwards (`Store.checkpoint`), so the id is gone from
@@ -118,6 +119,9 @@ def erase_person(
     Works for a member never stored too: the erasure is still remembered, so in
     opt-out mode they are not profiled from now on.
     """
+    # Lock the privacy epoch first: writes of other processes in flight finish before,
+    # and those starting now wait for this erasure and then see it.
+    writer.sync_privacy(conn, exclusive=True)
     identities = person_identities(conn, platform, member)
     counts = ErasureCounts()
     m = s.members.c
@@ -158,6 +162,7 @@ def erase_person(
         key = writer.gate.erase(identity_platform, identity, at)
         conn.execute(delete(s.erasures).where(s.erasures.c.key == key))
         conn.execute(insert(s.erasures).values(key=key, erased_at=at))
+    writer.privacy_changed(conn)
     writer.ids.clear()
     return counts
 

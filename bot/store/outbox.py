@@ -1,11 +1,18 @@
 """The outbox: every message Cohort sends is a row first, then a delivery.
 
-Status flow: `pending` → `sending` (claimed, with a lease) → `sent` | `pending`
-(retry later) | `unreachable` (DMs closed: never retried) | `failed` (gave up).
-A row whose lease expires while `sending` (the sender died mid-send) becomes
-`uncertain` and is never sent again: Cohort delivers each message at most once,
-across restarts and several running instances. `dedupe_key` makes enqueueing
-idempotent (e.g. one digest per period and recipient).
+Status flow: `pending` → `sending` (claimed) → `sent` | `pending` (retry later, or a
+claim given back unsent) | `unreachable` (DMs closed: never retried) | `failed` (gave
+up) | `uncertain` (the platform may or may not have shown it: never resent, counted
+for operators) | `cancelled`.
+
+A claim records its holder (`claimed_by`) and its lease (`claimed_until`); just
+before the network call the holder writes `attempted_at` and `attempted_via` (the
+transport). A claim never attempted can always be given back (`release`), so a
+graceful stop or a crash never strands it; one attempted by a holder that died is
+only resent if its transport can prove it did not deliver it (the file transport
+can), else it becomes `uncertain`. Cohort delivers each message at most once across
+restarts and several running instances. `dedupe_key` makes enqueueing idempotent
+(e.g. one digest per period and recipient).
 """
 
 from __future__ import annotations
@@ -92,18 +99,6 @@ async def enqueue(conn: AsyncConnection, deliveries: list[NewDelivery], now: dat
     return len((await conn.execute(statement, rows)).all())
 
 
-async def expire_leases(conn: AsyncConnection, now: datetime) -> int:
-    """`sending` rows whose lease ran out become `uncertain` (never resent)."""
-    o = s.outbox.c
-    result = await conn.execute(
-        update(s.outbox)
-        .where(o.status == SENDING, o.next_attempt_at < now)
-        .values(status=UNCERTAIN, last_error="sender stopped before confirming")
-        .returning(o.id)
-    )
-    return len(result.all())
-
-
 async def drop_unreachable(conn: AsyncConnection) -> int:
     """Pending DMs to members whose DMs are closed become `unreachable` (never sent).
 
@@ -121,20 +116,34 @@ async def drop_unreachable(conn: AsyncConnection) -> int:
     return len(result.all())
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A row someone holds: by whom, until when, and whether they started sending it."""
+
+    id: int
+    claimed_by: str | None
+    claimed_until: datetime | None
+    attempted_at: datetime | None
+    attempted_via: str | None
+
+
 async def claim(
     conn: AsyncConnection,
     now: datetime,
     *,
+    holder: str,
     lease: timedelta,
     limit: int,
     campaign: str | None = None,
     run_id: int | None = None,
     due_by: datetime | None = None,
     platforms: Collection[str] | None = None,
+    exclude: Collection[int] = (),
 ) -> list[Claimed]:
     """Claim up to `limit` pending deliveries due by `due_by` (default `now`), oldest first.
 
     `platforms`: only deliveries in communities of these platforms (None: all).
+    `exclude`: ids not to take again (those this drain already put back for a retry).
 
     Call inside a write transaction: SQLite's BEGIN IMMEDIATE serialises claimers;
     PostgreSQL's SKIP LOCKED lets several instances claim disjoint rows.
@@ -154,6 +163,8 @@ async def claim(
         )
     if run_id is not None:
         due = due.where(o.run_id == run_id)
+    if exclude:
+        due = due.where(o.id.not_in(sorted(exclude)))
     due = due.order_by(o.id).limit(limit)
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
@@ -163,7 +174,14 @@ async def claim(
     result = await conn.execute(
         update(s.outbox)
         .where(o.id.in_(ids), o.status == PENDING)
-        .values(status=SENDING, attempts=o.attempts + 1, next_attempt_at=now + lease)
+        .values(
+            status=SENDING,
+            attempts=o.attempts + 1,
+            claimed_by=holder,
+            claimed_until=now + lease,
+            attempted_at=None,
+            attempted_via=None,
+        )
         .returning(
             o.id,
             o.kind,
@@ -181,6 +199,28 @@ async def claim(
     return sorted((Claimed(*row) for row in result), key=lambda c: c.id)
 
 
+async def mark_attempted(
+    conn: AsyncConnection, delivery_id: int, holder: str, via: str, now: datetime
+) -> bool:
+    """Record that `holder` is about to send the row through `via`; False if not its claim."""
+    o = s.outbox.c
+    result = await conn.execute(
+        update(s.outbox)
+        .where(o.id == delivery_id, o.status == SENDING, o.claimed_by == holder)
+        .values(attempted_at=now, attempted_via=via)
+        .returning(o.id)
+    )
+    return result.first() is not None
+
+
+_UNCLAIMED: dict[str, Any] = {
+    "claimed_by": None,
+    "claimed_until": None,
+    "attempted_at": None,
+    "attempted_via": None,
+}
+
+
 async def finish(
     conn: AsyncConnection,
     delivery_id: int,
@@ -189,9 +229,14 @@ async def finish(
     *,
     error: str | None = None,
     retry_at: datetime | None = None,
+    refund: bool = False,
 ) -> None:
-    """Record the outcome of sending a claimed delivery."""
-    values: dict[str, Any] = {"status": status, "last_error": error}
+    """Record the outcome of sending a claimed delivery.
+
+    `refund`: the attempt does not count against `max_attempts` (the platform asked
+    to wait, nothing was sent).
+    """
+    values: dict[str, Any] = {"status": status, "last_error": error, **_UNCLAIMED}
     if status == SENT:
         values["sent_at"] = now
         values["next_attempt_at"] = None
@@ -200,9 +245,90 @@ async def finish(
     else:
         values["next_attempt_at"] = None
     o = s.outbox.c
+    if refund:
+        values["attempts"] = o.attempts - 1
     await conn.execute(
         update(s.outbox).where(o.id == delivery_id, o.status == SENDING).values(**values)
     )
+
+
+async def release(
+    conn: AsyncConnection,
+    *,
+    holder: str | None = None,
+    ids: Collection[int] | None = None,
+    attempted: bool = False,
+) -> int:
+    """Give back claims that were never attempted (of `holder`, or these `ids`).
+
+    They become `pending` again, due when they were due, their attempt not counted.
+    `attempted`: also rows whose attempt is known not to have delivered (the file
+    transport found no line for them). Returns how many were given back.
+    """
+    o = s.outbox.c
+    statement = update(s.outbox).where(o.status == SENDING)
+    if not attempted:
+        statement = statement.where(o.attempted_at.is_(None))
+    if holder is not None:
+        statement = statement.where(o.claimed_by == holder)
+    if ids is not None:
+        if not ids:
+            return 0
+        statement = statement.where(o.id.in_(sorted(ids)))
+    result = await conn.execute(
+        statement.values(status=PENDING, attempts=o.attempts - 1, **_UNCLAIMED).returning(o.id)
+    )
+    return len(result.all())
+
+
+async def held(conn: AsyncConnection) -> list[Held]:
+    """Every claimed (`sending`) row, with its holder, lease and attempt."""
+    o = s.outbox.c
+    result = await conn.execute(
+        select(o.id, o.claimed_by, o.claimed_until, o.attempted_at, o.attempted_via).where(
+            o.status == SENDING
+        )
+    )
+    return [Held(*row) for row in result]
+
+
+async def mark_uncertain(conn: AsyncConnection, ids: Collection[int], error: str) -> int:
+    """Attempted claims whose outcome nobody knows become `uncertain` (never resent)."""
+    if not ids:
+        return 0
+    o = s.outbox.c
+    result = await conn.execute(
+        update(s.outbox)
+        .where(o.id.in_(sorted(ids)), o.status == SENDING)
+        .values(status=UNCERTAIN, last_error=error, next_attempt_at=None, **_UNCLAIMED)
+        .returning(o.id)
+    )
+    return len(result.all())
+
+
+async def claimed_rows(conn: AsyncConnection, ids: Collection[int]) -> list[Claimed]:
+    """The claimed rows with these ids, as `Claimed` (to settle a dead holder's sends)."""
+    if not ids:
+        return []
+    o = s.outbox.c
+    result = await conn.execute(
+        select(
+            o.id,
+            o.kind,
+            o.purpose,
+            o.payload,
+            o.attempts,
+            o.community_id,
+            o.member_id,
+            o.channel_id,
+            o.course_id,
+            o.campaign,
+            o.run_id,
+        )
+        .where(o.id.in_(sorted(ids)), o.status == SENDING)
+        .order_by(o.id)
+    )
+    return [Claimed(*row) for row in result]
 
 
 async def recent_promotions(
@@ -246,3 +372,12 @@ async def counts(
     if run_id is not None:
         query = query.where(o.run_id == run_id)
     return {row[0]: int(row[1]) for row in await conn.execute(query)}
+
+
+async def uncertain_count(conn: AsyncConnection, community_id: int | None = None) -> int:
+    """Deliveries whose outcome is unknown (of one community, or all): for operators."""
+    o = s.outbox.c
+    query = select(func.count()).where(o.status == UNCERTAIN)
+    if community_id is not None:
+        query = query.where(o.community_id == community_id)
+    return int(await conn.scalar(query) or 0)

@@ -126,3 +126,25 @@ async def exists(conn: AsyncConnection, job: str, scope: str, period: str) -> bo
     return (
         await conn.scalar(select(r.id).where(r.job == job, r.scope == scope, r.period == period))
     ) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A run as it stands: its id, status and who claimed it."""
+
+    id: int
+    status: str
+    claimed_by: str | None
+
+
+async def find(conn: AsyncConnection, job: str, scope: str, period: str) -> Found | None:
+    """The run of (job, scope, period), if it was ever claimed."""
+    r = s.scheduled_runs.c
+    row = (
+        await conn.execute(
+            select(r.id, r.status, r.claimed_by).where(
+                r.job == job, r.scope == scope, r.period == period
+            )
+        )
+    ).first()
+    return None if row is None else Found(row.id, row.status, row.claimed_by)

@@ -200,7 +200,8 @@ channel_daily = Table(
     Column("day", Date, primary_key=True),
     Column("anonymous_messages", Integer, nullable=False, server_default="0"),
     Column("anonymous_replies", Integer, nullable=False, server_default="0"),
-    Column("anonymous_reactions", Integer, nullable=False, server_default="0"),
+    # 64-bit on PostgreSQL: exported reaction counts (each up to 2^31 - 1) add up here.
+    Column("anonymous_reactions", Id, nullable=False, server_default="0"),
 )
 
 community_daily = Table(
@@ -301,6 +302,13 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", UTCDateTime),
     Column("last_error", Text),
+    # A claim: the dispatcher holding the row (`host:pid:token`) and until when;
+    # `attempted_*` are written just before the network call, so a claim whose
+    # holder died is released if it was never attempted, else reported uncertain.
+    Column("claimed_by", String(128)),
+    Column("claimed_until", UTCDateTime),
+    Column("attempted_at", UTCDateTime),
+    Column("attempted_via", String(255)),
     Column("dedupe_key", String(128), unique=True),
     Column("created_at", UTCDateTime, nullable=False, server_default=NOW),
     Column("sent_at", UTCDateTime),

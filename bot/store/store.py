@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.errors import StoreError
 from bot.store import migrate
 from bot.store import schema as s
-from bot.store.engine import Engines, create_engines
+from bot.store.engine import Engines, create_engines, full_sync
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +100,18 @@ class Store:
         async with self.engines.write.begin() as conn:
             yield conn
 
-    async def run_write(self, work: Callable[[Connection], T]) -> T:
+    async def run_write(self, work: Callable[[Connection], T], *, durable: bool = False) -> T:
         """Run `work(conn)` in one write transaction; commit if it returns, roll back if not.
 
         SQLite: in the store's single writer thread on a synchronous connection, so the
         event loop never waits for the disk and no statement hops threads. PostgreSQL:
         on the event loop, through SQLAlchemy's bridge to asyncpg. `work` is plain
         synchronous SQLAlchemy Core either way.
+
+        `durable`: the commit survives a power loss or OS crash, not only a crash of
+        this process (SQLite: `synchronous=FULL` for this transaction, which syncs the
+        write-ahead log at commit; PostgreSQL commits are durable already). For
+        writes that are acknowledged to someone who will not send them again.
         """
         sync = self.engines.sync_write
         if sync is None:
@@ -114,7 +119,10 @@ class Store:
                 return await conn.run_sync(work)
 
         def in_transaction() -> T:
-            with sync.begin() as conn:
+            if not durable:
+                with sync.begin() as conn:
+                    return work(conn)
+            with sync.connect() as conn, full_sync(conn), conn.begin():
                 return work(conn)
 
         if self._writer_thread is None:

@@ -16,6 +16,11 @@ What is stored, and what is only counted:
   by a keyed hash in `seen_events`, so replays and re-imports never count twice.
 - A message counted anonymously whose author later consents is stored on the next
   import and leaves the anonymous counts (its key is deleted: it moves once).
+
+Other processes erase members and change consent too: every write transaction
+first reads the store's privacy epoch (`bot.store.consents`) and reloads the gate
+when it changed, so nobody erased or withdrawn anywhere is written under their
+identity. Purchases of an erased member are dropped (logged, not stored at all).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from bot.core.events import (
     ReactionsCounted,
 )
 from bot.store import statements as q
+from bot.store.consents import bump_epoch, read_epoch, reload_gate
 from bot.store.ids import IdResolver, MembershipKey
 from bot.store.statements import Statements, sqlite_timestamp
 from recsys.text import tokenize
@@ -113,6 +119,7 @@ class _Batch:
     memberships: list[tuple[MemberJoined | MemberLeft, bool]] = field(default_factory=list)
     buttons: list[tuple[ButtonPressed, bool]] = field(default_factory=list)
     purchases: list[tuple[PurchaseMade, bool]] = field(default_factory=list)
+    erased_purchases: int = 0
 
 
 @dataclass(slots=True)
@@ -143,6 +150,8 @@ class EventWriter:
         self._anonymous_channels: set[int] | None = None
         # Gate changes since the last commit, to undo if the transaction rolls back.
         self._undo: list[tuple[str, str, str, Consent]] = []
+        # The privacy epoch the gate reflects (None: reload at the next write).
+        self._epoch: str | None = None
 
     def committed(self) -> None:
         """Call after the transaction holding the written batches committed."""
@@ -156,6 +165,31 @@ class EventWriter:
         self.ids.clear()
         self._courses.clear()
         self._anonymous_channels = None
+        self._epoch = None
+
+    def sync_privacy(self, conn: Connection, *, exclusive: bool = False) -> bool:
+        """Reload the gate if consent or erasures changed since it was loaded; True if so.
+
+        Call first in a write transaction (`write` does): the epoch stays locked until
+        the transaction ends, so no erasure can slip in between the check and the
+        write. `exclusive` when the transaction may change consent itself.
+        """
+        epoch = read_epoch(conn, exclusive=exclusive)
+        if epoch == self._epoch:
+            return False
+        reload_gate(conn, self.gate, self.identity_hash)
+        # Rows of erased members are gone: cached ids and channels may be stale.
+        self.ids.clear()
+        self._anonymous_channels = None
+        self._epoch = epoch
+        log.debug("consent or erasures changed elsewhere; gate reloaded")
+        return True
+
+    def privacy_changed(self, conn: Connection) -> None:
+        """Tell every process that consent or an erasure changed in this transaction."""
+        before, after = bump_epoch(conn)
+        # Still current only if nobody else changed it since this gate was loaded.
+        self._epoch = after if before == self._epoch else None
 
     def _hash(self, *parts: str) -> bytes:
         return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16, key=self._key).digest()
@@ -223,6 +257,13 @@ class EventWriter:
                 identified = gate.identifies(event.platform, event.community, event.member)
                 batch.buttons.append((event, identified))
             elif isinstance(event, PurchaseMade):
+                if gate.erased_at(event.platform, event.member) is not None:
+                    log.warning(
+                        "purchase (order %s) of an erased member dropped: not stored",
+                        event.order or "without id",
+                    )
+                    batch.erased_purchases += 1
+                    continue
                 identified = (
                     gate.identifies(event.platform, event.community, event.member)
                     if event.community
@@ -311,7 +352,9 @@ class EventWriter:
         if not events:
             return result
         self.ids.trim()
+        self.sync_privacy(conn, exclusive=any(isinstance(e, ConsentChanged) for e in events))
         batch = self._sort(events)
+        result.rejected += batch.erased_purchases
         self._resolve(conn, events, batch)
         counts = Aggregates()
         self._write_consents(conn, batch, result)
@@ -343,6 +386,7 @@ class EventWriter:
                 for event in batch.consents
             ],
         )
+        self.privacy_changed(conn)
         result.consents += len(batch.consents)
 
     def _insert_messages(self, conn: Connection, rows: list[tuple[Any, ...]]) -> int:

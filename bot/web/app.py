@@ -2,7 +2,9 @@
 
 - `POST /hooks/purchase`: a course platform reports a purchase, signed with HMAC-SHA256
   of the raw body under `[web] webhook_secret`; idempotent on `order_id`. Without a
-  secret it refuses everything: an unsigned purchase is never accepted.
+  secret it refuses everything: an unsigned purchase is never accepted. The answer
+  comes only after the purchase is committed (durably, see `Store.run_write`): a
+  shop does not resend an order it got a 2xx for, so a crash must not lose it.
 - `GET /r/{token}`: "Learn more" links land here; the click is recorded once per token
   and the member is sent on to the course page with UTM parameters.
 - `GET /healthz`: the ingest pipeline's counters.
@@ -13,14 +15,12 @@ never log the secret or request bodies.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import math
 import re
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -48,9 +49,7 @@ MAX_BODY: Final = 64 * 1024
 SIGNATURE_HEADER: Final = "X-Cohort-Signature"
 WEBHOOK_SOURCE: Final = "webhook"
 CLICK_SOURCE: Final = "web"
-SUBMIT_TIMEOUT: Final = 10.0
 MAX_AMOUNT: Final = 10_000_000_000  # interactions.amount is NUMERIC(12, 2)
-RECENT_ORDERS: Final = 10_000
 
 TOKEN_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SIGNATURE_RE: Final = re.compile(r"sha256=([0-9a-fA-F]{64})")
@@ -108,6 +107,8 @@ def _id_field(data: dict[str, Any], name: str, *, required: bool) -> str | None:
         raise BadField(name, f"longer than {MAX_ID} characters")
     if value != value.strip() or any(ord(char) < 32 for char in value):
         raise BadField(name, "contains control characters or surrounding spaces")
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        raise BadField(name, "contains a lone surrogate (not valid Unicode text)")
     return value
 
 
@@ -218,9 +219,6 @@ class _Handlers:
     def __init__(self, cohort: Cohort) -> None:
         self.cohort = cohort
         self.secret = cohort.settings.web.webhook_secret.get_secret_value()
-        # Orders handed to the pipeline but maybe not committed yet: a retry that
-        # arrives before the write is still a duplicate (the writer dedupes anyway).
-        self._recent: OrderedDict[str, None] = OrderedDict()
 
     # -- POST /hooks/purchase --------------------------------------------------------
 
@@ -269,31 +267,39 @@ class _Handlers:
             log.info("purchase webhook: rejected body (%s)", exc.field)
             return _error(400, str(exc))
 
-        if body.order_id in self._recent or await self._recorded(body.order_id):
+        if await self._recorded(body.order_id):
             log.info("purchase webhook: order %s already recorded", body.order_id)
             return web.json_response({"status": "duplicate"}, status=200)
         event = await self._event(body)
-        if body.order_id in self._recent:  # a concurrent retry got here first
+        # Written now, in its own durable transaction, not through the batching
+        # pipeline: the answer below promises the order is on disk. A crash before
+        # the commit means no answer, so the shop sends the order again.
+        stored = await self._commit(event)
+        if stored:
+            log.info("purchase webhook: order %s of %s stored", body.order_id, body.course)
+            return web.json_response({"status": "accepted"}, status=202)
+        if await self._recorded(body.order_id):  # a concurrent retry stored it first
+            log.info("purchase webhook: order %s already recorded", body.order_id)
             return web.json_response({"status": "duplicate"}, status=200)
-        self._remember(body.order_id)
-        try:
-            async with asyncio.timeout(SUBMIT_TIMEOUT):
-                accepted = await self.cohort.pipeline.submit(event)
-        except TimeoutError:
-            accepted = False
-        if not accepted:
-            self._recent.pop(body.order_id, None)
-            log.warning(
-                "purchase webhook: order %s not queued (pipeline busy or stopping)", body.order_id
-            )
-            return _error(503, "not accepting purchases right now; retry later")
-        log.info("purchase webhook: order %s of %s accepted", body.order_id, body.course)
-        return web.json_response({"status": "accepted"}, status=202)
+        # The writer logged why (the member was erased, or the course just removed).
+        # The shop must not retry an order Cohort will never store: 200, not 4xx/5xx.
+        log.warning("purchase webhook: order %s not stored (see the line above)", body.order_id)
+        return web.json_response({"status": "not stored"}, status=200)
 
-    def _remember(self, order_id: str) -> None:
-        self._recent[order_id] = None
-        while len(self._recent) > RECENT_ORDERS:
-            self._recent.popitem(last=False)
+    async def _commit(self, event: PurchaseMade) -> bool:
+        """Write the purchase in one durable transaction; whether a row was stored."""
+        writer = self.cohort.writer
+
+        def work(conn: Connection) -> int:
+            return writer.write(conn, [event]).interactions
+
+        try:
+            stored = await self.cohort.store.run_write(work, durable=True)
+        except BaseException:
+            writer.rolled_back()
+            raise
+        writer.committed()
+        return stored > 0
 
     async def _recorded(self, order_id: str) -> bool:
         key = f"purchase:{WEBHOOK_SOURCE}:{order_id}"

@@ -20,7 +20,6 @@ member's embedding row need no TensorFlow at all.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
@@ -29,6 +28,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from recsys.data import Dataset, FloatArray, IntArray
+from recsys.quiet_tensorflow import import_tensorflow
 from recsys.rankers.base import Ranker
 
 log = logging.getLogger(__name__)
@@ -63,19 +63,6 @@ def _histories(
         chosen = indices[indptr[member] : indptr[member + 1]]
         histories[member] = rng.choice(chosen, length, replace=False) + 1
     return histories
-
-
-def _import_tensorflow(threads: int) -> tuple[Any, Any]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # TensorFlow was initialised already in this process
-        pass
-    return tf, keras
 
 
 class HybridRanker(Ranker):
@@ -122,7 +109,7 @@ class HybridRanker(Ranker):
         if self.negatives not in ("auto", "full", "sampled"):
             raise ValueError("negatives must be auto, full or sampled")
         started = time.perf_counter()
-        tf, keras = _import_tensorflow(self.threads)
+        tf, keras = import_tensorflow(self.threads)
         keras.utils.set_random_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         n_members, n_courses = data.n_members, data.n_courses

@@ -2,8 +2,9 @@
 
 discord.py talks to Discord through two doors, and both are replaced:
 
-* `HTTPClient.request` (REST: login, command sync, users, DM channels, channel
-  messages), answered with payloads shaped like Discord's;
+* `HTTPClient.request` (REST: login, command sync, the gateway's recommended shard
+  count (`shards`), users, DM channels, channel messages), answered with payloads
+  shaped like Discord's;
 * `AsyncWebhookAdapter.request` (interaction callbacks, follow-ups and edits of the
   original response, which go through the interaction's webhook).
 
@@ -16,6 +17,12 @@ ephemeral flag, whatever the follow-up asked for.
 
 Faults are injected per route with `refuse("POST /channels/{channel_id}/messages",
 error)`; any route the fake does not know fails the test.
+
+The gateway socket (`HTTPClient.ws_connect`) is scripted per connection attempt with
+`gateway`: an exception (the socket cannot be opened), a close code (the socket opens
+and Discord closes it with that code, as aiohttp reports it to discord.py), or
+"hang"; once the script is used up, a socket stays open until the client closes.
+Channel history (`GET /channels/{channel_id}/messages`) is served from `history`.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import discord
 import discord.http
 import pytest
@@ -121,6 +129,31 @@ def is_ephemeral(message: Payload) -> bool:
 
 
 @dataclass
+class ClosingSocket:
+    """A gateway socket that Discord closes with `code` as soon as it is read."""
+
+    code: int
+    closed: bool = False
+
+    @property
+    def close_code(self) -> int:
+        """The close code aiohttp reports."""
+        return self.code
+
+    async def receive(self, timeout: float | None = None) -> aiohttp.WSMessage:  # noqa: ASYNC109 (aiohttp signature)
+        """The close frame."""
+        return aiohttp.WSMessage(aiohttp.WSMsgType.CLOSE, self.code, "")
+
+    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+        """Close from our side (discord.py does after a close frame)."""
+        self.closed = True
+        return True
+
+
+GatewayOutcome = BaseException | int | str
+
+
+@dataclass
 class FakeDiscord:
     """Discord's REST API and interaction webhooks, as far as Cohort uses them."""
 
@@ -137,6 +170,10 @@ class FakeDiscord:
     _interactions: dict[str, Payload] = field(default_factory=dict)
     _dms: dict[int, Payload] = field(default_factory=dict)
     choices: dict[str, list[Payload]] = field(default_factory=dict)
+    gateway: list[GatewayOutcome] = field(default_factory=list)
+    gateway_attempts: int = 0
+    history: dict[int, list[Payload]] = field(default_factory=dict)
+    shards: int = 1  # the shard count `GET /gateway/bot` recommends
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -184,6 +221,14 @@ class FakeDiscord:
             return fake._webhook(route, call)
 
         async def ws_connect(http: discord.http.HTTPClient, url: str, **_: Any) -> Any:
+            fake.gateway_attempts += 1
+            outcome = fake.gateway.pop(0) if fake.gateway else None
+            if isinstance(outcome, BaseException):
+                raise outcome
+            if isinstance(outcome, int):
+                return ClosingSocket(outcome)
+            if outcome == "hang":
+                await asyncio.Event().wait()
             await fake.closed.wait()
             raise OSError("gateway connection closed")
 
@@ -282,9 +327,17 @@ class FakeDiscord:
         permissions: int = MEMBER_PERMISSIONS,
         dm: bool = False,
     ) -> Payload:
-        """INTERACTION_CREATE for a press (type 3) of the button `custom_id` on `message`."""
+        """INTERACTION_CREATE for a press (type 3) of the button `custom_id` on `message`.
+
+        Discord only sends presses of a button the message has: one missing from
+        `message` is added to it (in a row of its own).
+        """
         data = {"custom_id": custom_id, "component_type": 2}
         message = {k: v for k, v in message.items() if not k.startswith("_")}
+        if custom_id not in custom_ids(message):
+            button = {"type": 2, "style": 2, "label": custom_id, "custom_id": custom_id}
+            row = {"type": 1, "components": [button]}
+            message["components"] = [*message.get("components", []), row]
         return self._interaction(
             3, data, user=user, locale=locale, permissions=permissions, dm=dm, message=message
         )
@@ -358,6 +411,17 @@ class FakeDiscord:
             return p.users_me()
         if key == "GET /oauth2/applications/@me":
             return p.application()
+        if key == "GET /gateway/bot":  # what an AutoShardedClient asks before connecting
+            return {
+                "url": "wss://gateway.discord.gg",
+                "shards": self.shards,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
         if key == "PUT /applications/{application_id}/commands":
             self.synced = [self._registered(command) for command in call.body]
             return self.synced
@@ -378,8 +442,28 @@ class FakeDiscord:
             return self.channels[channel_id]
         if key == "POST /channels/{channel_id}/messages":
             return self._create(int(str(route.channel_id)), call, flags=0)
+        if key == "GET /channels/{channel_id}/messages":
+            return self._history(int(str(route.channel_id)), call.params)
         self.unexpected.append(key)
         raise AssertionError(f"test tried to reach Discord: {key}")
+
+    def _history(self, channel_id: int, params: dict[str, Any]) -> list[Payload]:
+        """A page of a channel's messages as Discord answers it: newest first, at most `limit`.
+
+        With `after` the page is the oldest messages after it; with `before` (or
+        neither) the newest before it, as Discord pages.
+        """
+        if channel_id not in self.history:
+            raise http_error(404, 10003, "Unknown Channel")
+        newest_first = sorted(self.history[channel_id], key=lambda m: -int(m["id"]))
+        limit = int(params.get("limit", 50))
+        if "after" in params:
+            after = int(params["after"])
+            newer = [m for m in newest_first if int(m["id"]) > after]
+            return newer[-limit:]
+        before = int(params["before"]) if "before" in params else None
+        older = [m for m in newest_first if before is None or int(m["id"]) < before]
+        return older[:limit]
 
     def _registered(self, command: Payload) -> Payload:
         """A command as Discord answers a bulk overwrite: with ids and permissions as strings."""
@@ -546,8 +630,8 @@ def _uploads(multipart: Any) -> list[tuple[str, bytes]]:
 
 
 async def settle() -> None:
-    """Let discord.py's event handlers and command-tree invocations run to completion."""
-    names: tuple[str, ...] = ("discord.py: ", "CommandTree-invoker")
+    """Let discord.py's event handlers, command-tree invocations and button presses finish."""
+    names: tuple[str, ...] = ("discord.py: ", "CommandTree-invoker", "discord-ui-dynamic-item-")
     for _ in range(20):
         await asyncio.sleep(0)
         pending = [

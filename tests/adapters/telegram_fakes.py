@@ -11,6 +11,7 @@ Update builders for commands and button presses complete `telegram_payloads`.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import itertools
 import json
@@ -172,6 +173,8 @@ class FakeTelegram(BaseRequest):
         pool_timeout: Any = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         endpoint = url.rsplit("/", 1)[-1]
+        if endpoint == "getUpdates":
+            await asyncio.sleep(0.01)  # an empty long poll, not a busy loop
         parameters = dict(request_data.parameters) if request_data else {}
         uploads = []
         if request_data is not None and request_data.contains_files:
@@ -199,7 +202,7 @@ class FakeTelegram(BaseRequest):
     def _result(self, endpoint: str, parameters: dict[str, Any], uploads: list[Upload]) -> Any:
         if endpoint == "getMe":
             return tg.BOT_USER
-        if endpoint in ("setMyCommands", "answerCallbackQuery"):
+        if endpoint in ("setMyCommands", "answerCallbackQuery", "setWebhook"):
             return True
         if endpoint == "getChatMember":
             user = self.users[int(parameters["user_id"])]
@@ -256,6 +259,19 @@ class FakeTelegram(BaseRequest):
                      "file_size": len(upload.content), "width": 800, "height": 600},
                 ]  # fmt: skip
         return result
+
+
+async def settle() -> None:
+    """Wait until the handlers PTB runs as tasks of their own (`block=False`) are done."""
+    while True:
+        pending = [
+            task
+            for task in asyncio.all_tasks()
+            if "process_update_non_blocking" in task.get_name() and not task.done()
+        ]
+        if not pending:
+            return
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 # -- updates --------------------------------------------------------------------------

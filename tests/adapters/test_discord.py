@@ -34,6 +34,7 @@ from bot.core.events import (
     ReactionAdded,
     ReactionRemoved,
 )
+from bot.errors import ConfigError
 from tests.adapters import discord_payloads as p
 
 GOOD_TOKEN = "good.token.value"
@@ -583,10 +584,10 @@ def test_intents() -> None:
     assert not intents.presences and not intents.dm_messages and not intents.voice_states
 
 
-async def test_start_with_invalid_token_raises_login_failure(network: FakeDiscordNetwork) -> None:
-    """A rejected token surfaces as discord.LoginFailure from start(), with the client closed."""
+async def test_start_with_invalid_token_raises_config_error(network: FakeDiscordNetwork) -> None:
+    """A rejected token surfaces as a ConfigError saying what to fix, with the client closed."""
     adapter = DiscordAdapter(RecordingSink(), BAD_TOKEN)
-    with pytest.raises(discord.LoginFailure):
+    with pytest.raises(ConfigError, match="Discord rejected the bot token"):
         await adapter.start()
     assert network.requests == ["GET /users/@me"]
     assert network.gateway_attempts == []
@@ -596,9 +597,9 @@ async def test_start_with_invalid_token_raises_login_failure(network: FakeDiscor
 
 
 async def test_start_with_empty_token_fails_without_network(network: FakeDiscordNetwork) -> None:
-    """An empty token is refused as LoginFailure before any request is made."""
+    """An empty token is refused as a ConfigError before any request is made."""
     adapter = DiscordAdapter(RecordingSink(), "  ")
-    with pytest.raises(discord.LoginFailure):
+    with pytest.raises(ConfigError, match="no bot token"):
         await adapter.start()
     assert network.requests == []
 
@@ -640,7 +641,7 @@ async def test_stop_cancels_a_gateway_task_that_does_not_end(
 async def test_gateway_failure_is_logged(
     network: FakeDiscordNetwork, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A gateway that refuses the connection (privileged intents off) is logged; stop() is clean."""
+    """A gateway that refuses the privileged intents stops the adapter with what to fix."""
     network.gateway = discord.PrivilegedIntentsRequired(None)
     adapter = DiscordAdapter(RecordingSink(), GOOD_TOKEN)
     with caplog.at_level(logging.ERROR, logger="bot.adapters.discord.client"):
@@ -650,8 +651,9 @@ async def test_gateway_failure_is_logged(
                 break
             await asyncio.sleep(0.01)
     assert not adapter.running
-    assert "gateway connection ended with an error" in caplog.text
+    assert "Discord stopped" in caplog.text
     assert "privileged intents" in caplog.text.lower()
+    assert adapter.failure is not None
     await adapter.stop()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
 
 import aiohttp
 import discord
@@ -23,6 +24,8 @@ from tests.adapters import discord_payloads as p
 from tests.adapters.discord_fakes import GOOD_TOKEN, FakeDiscord, custom_ids, http_error, settle
 
 SEND = "POST /channels/{channel_id}/messages"
+# What aiohttp's ClientConnectorError reads of the connection it could not make.
+DISCORD_KEY = SimpleNamespace(host="discord.com", port=443, ssl=True)
 OPEN_DM = "POST /users/@me/channels"
 FETCH_USER = "GET /users/{user_id}"
 FETCH_CHANNEL = "GET /channels/{channel_id}"
@@ -145,32 +148,53 @@ async def test_unknown_user_is_unreachable(transport: DiscordTransport, net: Fak
     assert SEND not in net.routes()
 
 
-async def test_rate_limited_is_retried_after_what_discord_asked(
+async def test_rate_limited_pauses_for_what_discord_asked(
     transport: DiscordTransport, net: FakeDiscord
 ) -> None:
-    """discord.py giving up on a long rate limit (RateLimited) means retry after that long."""
+    """discord.py giving up on a long rate limit (RateLimited): RATE_LIMITED for that long."""
     net.refuse(SEND, discord.RateLimited(42.5))
     result = await transport.send(dm())
-    assert result.status is SendStatus.RETRY and result.retry_after == 42.5
+    assert result.status is SendStatus.RATE_LIMITED and result.retry_after == 42.5
 
 
-async def test_429_answer_is_retried_after_its_retry_after_header(
+async def test_429_answer_pauses_for_its_retry_after_header(
     transport: DiscordTransport, net: FakeDiscord
 ) -> None:
-    """A 429 that reaches us (Cloudflare, retries exhausted) is RETRY with Retry-After."""
+    """A 429 that reaches us (Cloudflare, retries exhausted) is RATE_LIMITED with Retry-After."""
     net.refuse(
         SEND,
         http_error(429, 0, "You are being rate limited.", headers={"Retry-After": "17"}),
     )
     result = await transport.send(dm())
-    assert result.status is SendStatus.RETRY and result.retry_after == 17.0
+    assert result.status is SendStatus.RATE_LIMITED and result.retry_after == 17.0
 
 
-async def test_server_error_is_retried(transport: DiscordTransport, net: FakeDiscord) -> None:
-    """A 500 from Discord is temporary: RETRY (the dispatcher backs off)."""
+async def test_opening_dms_too_fast_slows_down_and_is_not_unreachable(
+    transport: DiscordTransport, net: FakeDiscord
+) -> None:
+    """40003 "opening direct messages too fast" is a rate limit to slow down for, not DMs closed."""
+    net.refuse(OPEN_DM, http_error(400, 40003, "You are opening direct messages too fast."))
+    result = await transport.send(dm())
+    assert (result.status, result.slow_down) == (SendStatus.RATE_LIMITED, True)
+    assert SEND not in net.routes()
+
+
+async def test_server_error_on_the_message_is_uncertain(
+    transport: DiscordTransport, net: FakeDiscord
+) -> None:
+    """A 500 answering the message request: Discord may have created it, never resend."""
     net.refuse(SEND, http_error(500, 0, "500: Internal Server Error"))
     result = await transport.send(dm())
-    assert result.status is SendStatus.RETRY and result.retry_after is None
+    assert result.status is SendStatus.UNCERTAIN and result.retry_after is None
+
+
+async def test_server_error_before_the_message_is_retried(
+    transport: DiscordTransport, net: FakeDiscord
+) -> None:
+    """A 5xx while opening the DM channel: no message was requested, so it is safe to retry."""
+    net.refuse(OPEN_DM, http_error(503, 0, "503: Service Unavailable"))
+    result = await transport.send(dm())
+    assert result.status is SendStatus.RETRY and SEND not in net.routes()
 
 
 @pytest.mark.parametrize(
@@ -180,12 +204,27 @@ async def test_server_error_is_retried(transport: DiscordTransport, net: FakeDis
         pytest.param(TimeoutError(), id="timeout"),
     ],
 )
-async def test_network_errors_are_retried(
+async def test_network_errors_before_the_message_are_retried(
     transport: DiscordTransport, net: FakeDiscord, error: BaseException
 ) -> None:
-    """Network trouble (aiohttp errors, timeouts) is RETRY."""
+    """Network trouble while opening the DM channel (nothing sent yet) is RETRY."""
     net.refuse(OPEN_DM, error)
     assert (await transport.send(dm())).status is SendStatus.RETRY
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(aiohttp.ServerDisconnectedError(), id="disconnected"),
+        pytest.param(TimeoutError(), id="timeout"),
+    ],
+)
+async def test_network_errors_on_the_message_are_uncertain(
+    transport: DiscordTransport, net: FakeDiscord, error: BaseException
+) -> None:
+    """A timeout or dropped connection after the message request: maybe delivered, UNCERTAIN."""
+    net.refuse(SEND, error)
+    assert (await transport.send(dm())).status is SendStatus.UNCERTAIN
 
 
 async def test_bad_request_fails(transport: DiscordTransport, net: FakeDiscord) -> None:
@@ -321,10 +360,16 @@ async def test_buttons_sent_by_the_transport_are_answered_by_custom_id(
         (http_error(403, 50007, "Cannot send messages to this user"), "channel", SendStatus.FAILED),
         (http_error(404, 10013, "Unknown User"), "dm", SendStatus.UNREACHABLE),
         (http_error(404, 10003, "Unknown Channel"), "channel", SendStatus.FAILED),
-        (http_error(502, 0, "Bad Gateway"), "dm", SendStatus.RETRY),
-        (http_error(429, 0, "rate limited"), "channel", SendStatus.RETRY),
-        (discord.RateLimited(3.0), "dm", SendStatus.RETRY),
-        (aiohttp.ServerDisconnectedError(), "dm", SendStatus.RETRY),
+        (http_error(502, 0, "Bad Gateway"), "dm", SendStatus.UNCERTAIN),
+        (http_error(429, 0, "rate limited"), "channel", SendStatus.RATE_LIMITED),
+        (discord.RateLimited(3.0), "dm", SendStatus.RATE_LIMITED),
+        (http_error(400, 40003, "opening DMs too fast"), "dm", SendStatus.RATE_LIMITED),
+        (aiohttp.ServerDisconnectedError(), "dm", SendStatus.UNCERTAIN),
+        (
+            aiohttp.ClientConnectorError(DISCORD_KEY, OSError(111, "refused")),
+            "dm",
+            SendStatus.RETRY,
+        ),  # type: ignore[arg-type]
         (http_error(400, 50006, "Cannot send an empty message"), "dm", SendStatus.FAILED),
         (ValueError("bad id"), "dm", SendStatus.FAILED),
     ],

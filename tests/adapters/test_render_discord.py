@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.adapters.discord.buttons import CohortButton
 from bot.adapters.discord.render import (
     MESSAGE_LIMIT,
     ZWSP,
@@ -346,8 +347,10 @@ def test_buttons_map_to_real_discord_buttons() -> None:
     message = one(reply)
     assert message.view is not None
     assert message.view.timeout is None
-    buttons = message.view.children
-    assert all(isinstance(button, discord.ui.Button) for button in buttons)
+    *actions, link = message.view.children
+    # Action buttons are routed by custom_id alone (a DynamicItem), the link is a button.
+    assert all(isinstance(button, CohortButton) for button in actions)
+    assert isinstance(link, discord.ui.Button)
     (row,) = components(message)
     assert [(c.get("custom_id"), c.get("url"), c["style"]) for c in row] == [
         ("fb:up:c1", None, discord.ButtonStyle.primary.value),

@@ -27,6 +27,7 @@ from bot.core.events import (
     ReactionsCounted,
 )
 from tests.adapters import telegram_payloads as tg
+from tests.adapters.telegram_fakes import settle
 from tests.adapters.telegram_payloads import ALICE, BOB, CAROL, DATE, DATE_DT, GROUP_ID
 
 GROUP = str(GROUP_ID)
@@ -63,6 +64,7 @@ class Harness:
         application = self.adapter.application
         update = Update.de_json(tg.update(**kind), application.bot)
         await application.process_update(update)
+        await settle()
         return self.sink.events[before:]
 
 
@@ -72,6 +74,7 @@ async def harness() -> AsyncIterator[Harness]:
     api = tg.FakeBotApi()
     adapter = TelegramAdapter(sink, tg.TOKEN, request=api)
     await adapter.application.initialize()
+    await adapter.application.start()  # handlers' tasks are awaited on stop
     yield Harness(adapter, sink, api)
     await adapter.stop()
     assert [method for method, _ in api.calls] == ["getMe"], "only getMe may touch the network"
@@ -437,7 +440,9 @@ async def test_chat_member_update_of_a_bot_is_skipped(harness: Harness) -> None:
 async def test_my_chat_member_is_not_a_membership(harness: Harness) -> None:
     """The bot being added to a group (my_chat_member) produces no member event."""
     payload = tg.member_update(
-        tg.chat_member("left", tg.BOT_USER), tg.chat_member("member", tg.BOT_USER), actor=ALICE
+        tg.chat_member("left", tg.BOT_USER),
+        tg.chat_member("administrator", tg.BOT_USER),
+        actor=ALICE,
     )
     assert await harness.feed(my_chat_member=payload) == []
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from telegram import Bot
 from telegram.error import NetworkError, TimedOut
@@ -125,22 +126,69 @@ async def test_refusals_map_to_a_status(
 
 
 @PTB_RETRY_AFTER_WARNING
-async def test_flood_control_is_retried_after_telegrams_delay(edge: Edge) -> None:
-    """RetryAfter becomes RETRY with Telegram's seconds (no sleeping in the transport)."""
+async def test_flood_control_pauses_for_telegrams_delay(edge: Edge) -> None:
+    """RetryAfter becomes RATE_LIMITED with Telegram's seconds (no sleeping in the transport)."""
     edge.api.fail("sendMessage", fake.flood(35))
     result = await edge.transport.send(delivery())
-    assert result.status is SendStatus.RETRY
+    assert result.status is SendStatus.RATE_LIMITED
     assert result.retry_after == 35.0
     assert len(edge.api.sent("sendMessage")) == 1
 
 
-@pytest.mark.parametrize("error", [TimedOut(), NetworkError("httpx.ConnectError: refused")])
-async def test_network_trouble_is_retried(edge: Edge, error: NetworkError) -> None:
-    """A timeout or a network error is worth another try later."""
+def _from(error: NetworkError, cause: Exception) -> NetworkError:
+    """`error` raised from the httpx error `cause`, as PTB's HTTPXRequest raises it."""
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(_from(TimedOut(), httpx.ConnectTimeout("connect")), id="connect-timeout"),
+        pytest.param(_from(TimedOut("Pool timeout"), httpx.PoolTimeout("pool")), id="pool"),
+        pytest.param(
+            _from(NetworkError("httpx.ConnectError: refused"), httpx.ConnectError("refused")),
+            id="refused",
+        ),
+    ],
+)
+async def test_network_trouble_before_the_request_is_retried(
+    edge: Edge, error: NetworkError
+) -> None:
+    """A connection never made (refused, connect or pool timeout): nothing sent, try again."""
     edge.api.fail("sendMessage", exception=error)
     result = await edge.transport.send(delivery())
     assert result.status is SendStatus.RETRY
     assert result.retry_after is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(_from(TimedOut(), httpx.ReadTimeout("read")), id="read-timeout"),
+        pytest.param(
+            _from(
+                NetworkError("httpx.RemoteProtocolError: disconnected"),
+                httpx.RemoteProtocolError("disconnected"),
+            ),
+            id="disconnected",
+        ),
+        pytest.param(NetworkError("Bad Gateway"), id="5xx"),
+    ],
+)
+async def test_network_trouble_after_the_request_is_uncertain(
+    edge: Edge, error: NetworkError
+) -> None:
+    """TimedOut after sending, a dropped connection, a 5xx: maybe delivered, UNCERTAIN."""
+    edge.api.fail("sendMessage", exception=error)
+    result = await edge.transport.send(delivery())
+    assert result.status is SendStatus.UNCERTAIN
+
+
+async def test_server_error_answer_is_uncertain(edge: Edge) -> None:
+    """A 502 answer from the Bot API says nothing about whether the message went out."""
+    edge.api.fail("sendMessage", (502, "Bad Gateway"))
+    assert (await edge.transport.send(delivery())).status is SendStatus.UNCERTAIN
 
 
 @PTB_RETRY_AFTER_WARNING

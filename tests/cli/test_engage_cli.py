@@ -15,7 +15,9 @@ from tests.cli.test_cli import cohort
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One `cohort demo` (imported, trained), copied by each test."""
     folder = tmp_path_factory.mktemp("demo") / "demo"
-    code, _, err = cohort("demo", "--dir", str(folder), "--members", "24", "--days", "21")
+    code, _, err = cohort(
+        "demo", "--dir", str(folder), "--members", "24", "--days", "21", "--store-only"
+    )
     assert code == 0, err
     return folder
 

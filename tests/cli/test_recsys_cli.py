@@ -18,7 +18,9 @@ from tests.cli.test_cli import cohort
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The offline demo's store (two communities), trained once for the module."""
     folder = tmp_path_factory.mktemp("demo")
-    code, _, err = cohort("demo", "--dir", str(folder), "--members", "30", "--days", "21")
+    code, _, err = cohort(
+        "demo", "--dir", str(folder), "--members", "30", "--days", "21", "--store-only"
+    )
     assert code == 0, err
     config = folder / "config.toml"
     with config.open("a", encoding="utf-8") as handle:
@@ -26,7 +28,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     code, out, err = cohort("-c", str(config), "train", "--json")
     assert code == 0, err
     report = json.loads(out)
-    assert report["members"] > 0 and report["courses"] == 13
+    assert report["members"] > 0 and report["courses"] == 30  # the demo catalog
     return folder
 
 
@@ -213,7 +215,7 @@ def test_evaluate_without_purchases_measures_what_members_talk_about_next(
     results = {r["ranker"]: r for r in report["results"]}
     assert results["chat"]["members"] == 40
     assert results["chat"]["ndcg"] > results["popularity"]["ndcg"]
-    assert report["warning"] is None
+    assert "members evaluated" not in report["warning"]  # enough members; 4 courses is small
 
 
 def test_evaluate_warns_when_too_few_members_count(tmp_path: Path) -> None:

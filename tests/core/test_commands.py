@@ -55,16 +55,18 @@ async def test_unknown_command_answers_help(commands: Commands) -> None:
 
 
 async def test_courses_pages_through_buttons(commands: Commands) -> None:
-    """/courses page 2 and the `pg:courses:3` button show the right pages."""
+    """/courses page 2 and the `pg:courses:3` button show the right pages; the last has no next."""
     second = await commands.run(MEMBER, "courses", {"page": 2})
-    assert "Page 2 of 3" in second.plain()
+    pages = int(second.plain().rsplit("Page 2 of ", 1)[1].split()[0])
+    assert pages >= 3
     actions = [b.action for b in second.all_buttons()]
     assert actions == ["pg:courses:1", "pg:courses:3"]
     third = await commands.press(MEMBER, "pg:courses:3")
-    assert "Page 3 of 3" in third.plain()
-    assert [b.action for b in third.all_buttons()] == ["pg:courses:2"]
+    assert f"Page 3 of {pages}" in third.plain()
+    last = await commands.press(MEMBER, f"pg:courses:{pages}")
+    assert [b.action for b in last.all_buttons()] == [f"pg:courses:{pages - 1}"]
     clamped = await commands.run(MEMBER, "courses", {"page": "x"})
-    assert "Page 1 of 3" in clamped.plain()
+    assert f"Page 1 of {pages}" in clamped.plain()
 
 
 async def test_optin_button_and_optout_change_the_gate(commands: Commands) -> None:

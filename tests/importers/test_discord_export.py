@@ -17,7 +17,7 @@ from bot.app import Cohort
 from bot.core.events import Event, MemberJoined, MessageEdited, MessagePosted, ReactionsCounted
 from bot.errors import InputFileError
 from bot.importers.base import ParseStats, import_file
-from bot.importers.discord_export import ReplayReader, parse_discord_export
+from bot.importers.discord_export import parse_discord_export
 from bot.store import schema as s
 from recsys.text import tokenize
 from tests.helpers import consent, count, snapshot, write
@@ -262,18 +262,6 @@ def test_direct_message_export_is_skipped_entirely():
     assert stats.skipped["direct messages"] == 11  # all but the repeated id
 
 
-def test_replay_reader_serves_the_recorded_head_again_then_the_rest():
-    """After rewind() a second reader sees the whole stream from its first byte."""
-    reader = ReplayReader(io.BytesIO(b"0123456789"))
-    assert reader.read(4) == b"0123"
-    assert reader.read(2) == b"45"
-    reader.rewind()
-    assert reader.read(3) == b"012"
-    assert reader.read(5) == b"345"  # the end of the recording; the rest follows on the next read
-    assert reader.read(-1) == b"6789"
-    assert reader.read(4) == b""
-
-
 def test_truncated_export_raises_ijson_error_after_the_complete_messages():
     """A cut-off file yields what precedes the cut, then ijson's JSONError propagates."""
     stats = ParseStats()
@@ -336,6 +324,149 @@ def test_parser_streams_the_first_event_long_before_the_end_of_a_large_file():
     assert total > 15_000_000
     assert rest == 12_000 * 2 - 1  # a post and a reaction snapshot per message
     assert read_at_first < total / 50, (read_at_first, total)
+
+
+# -- older DiscordChatExporter versions -------------------------------------------------
+
+DCE2 = FIXTURES / "dce2_channel.json"
+LOCAL_TIMES = FIXTURES / "local_times.json"
+NUMERIC_TYPES = FIXTURES / "numeric_types.json"
+ANN_ID = "259777134624538624"
+BEN_ID = "301446791203520512"
+
+
+def test_dce2_export_without_category_nickname_or_mentions_is_read():
+    """DCE 2.x: channel without category, authors without nickname, no mentions/reference."""
+    events, stats = parse_file(DCE2)
+    posts = of(events, MessagePosted)
+    assert [(p.channel, p.channel_name, p.member, p.member_name) for p in posts[:2]] == [
+        ("611581462395637773", "async-help", ANN_ID, "Ann Lee"),
+        ("611581462395637773", "async-help", BEN_ID, "ben_rs"),
+    ]
+    assert [p.thread for p in posts] == [None, None, None]
+    assert posts[1].reply_to is None  # a "Reply" written without its reference
+    assert [e.member for e in of(events, MemberJoined)] == ["402913827123863563"]
+    assert stats.skipped == {"bot messages": 1, "system messages": 1}
+
+
+def test_dce2_unicode_reaction_with_null_emoji_id_is_the_emoji_itself():
+    """`emoji.id` null (DCE 2.x) is a Unicode emoji; a custom one keeps `name:id`."""
+    events, _ = parse_file(DCE2)
+    assert [(r.emoji, r.count, r.reactors) for r in of(events, ReactionsCounted)] == [
+        ("👍", 2, ()),
+        ("ferris:615934553613860864", 1, ()),
+    ]
+
+
+def test_without_mentions_the_names_of_known_authors_become_placeholders():
+    """Without `mentions`, `@Ann Lee` and `@ben_rs` (authors seen before) lose the names."""
+    events, _ = parse_file(DCE2)
+    texts = [p.text for p in of(events, MessagePosted)]
+    assert texts == [
+        "anyone using tokio for a web crawler?",
+        "@user yes, with reqwest and a semaphore",
+        "thanks @user!",
+    ]
+    assert not {"ann", "lee", "ben_rs"} & set(tokenize(" ".join(texts)))
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "expected"),
+    [
+        ("2020-06-01T10:00:00.1234567+02:00", "2020-06-01T08:00:00.123456+00:00"),
+        ("2020-06-01T10:00:00.1+00:00", "2020-06-01T10:00:00.100000+00:00"),
+        ("2020-06-01T10:00:00+00:00", "2020-06-01T10:00:00+00:00"),
+        ("2020-06-01T10:00:00Z", "2020-06-01T10:00:00+00:00"),
+    ],
+)
+def test_timestamps_with_any_fraction_and_offset_or_z_are_read(timestamp, expected):
+    """Fractions of 0 to 7 digits, an offset or `Z`: all the same instant in UTC."""
+    doc = load(DCE2)
+    doc["messages"] = doc["messages"][:1]
+    doc["messages"][0]["timestamp"] = timestamp
+    events, _ = parse_doc(doc)
+    assert of(events, MessagePosted)[0].ts.isoformat() == expected
+
+
+def test_local_times_without_offset_are_placed_through_the_message_id():
+    """Local times (UTC+2, no offset) become UTC via the snowflake; the edit takes that offset."""
+    events, stats = parse_file(LOCAL_TIMES)
+    posts, edits = of(events, MessagePosted), of(events, MessageEdited)
+    assert [p.ts.isoformat() for p in posts] == [
+        "2021-03-14T08:30:05.250000+00:00",
+        "2021-03-14T08:37:05.250000+00:00",
+    ]
+    assert [e.ts.isoformat() for e in edits] == ["2021-03-14T08:33:05.250000+00:00"]
+    assert stats.skipped["timestamps without offset"] == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda m: m.update(timestamp="2021-03-14T15:30:05.250"), "does not match the message id"),
+        (lambda m: m.update(id="42"), "timestamp has no UTC offset"),
+    ],
+)
+def test_local_time_that_its_id_cannot_place_is_refused(change, problem):
+    """A local time off its snowflake by more than a zone, or with a non-snowflake id: one line."""
+    doc = load(LOCAL_TIMES)
+    change(doc["messages"][1])
+    with pytest.raises(InputFileError) as caught:
+        parse_doc(doc, "old.json")
+    assert str(caught.value).startswith("old.json:messages[1] (id ")
+    assert problem in caught.value.problem
+    assert "\n" not in str(caught.value)
+
+
+def test_message_types_written_as_numbers_are_discords_types():
+    """Types `0`, `19`, `"19"`, `7`, `6` are Default, Reply, Reply, join, pin; `"21"` unknown."""
+    events, stats = parse_file(NUMERIC_TYPES)
+    posts = of(events, MessagePosted)
+    assert [p.text for p in posts] == [
+        "how do I share state across tasks?",
+        "Arc<Mutex<T>> to start with",
+        "thanks",
+    ]
+    assert [p.reply_to for p in posts] == [None, posts[0].message, posts[1].message]
+    assert [e.member for e in of(events, MemberJoined)] == ["402913827123863563"]
+    assert stats.skipped == {"system messages": 1, "unknown message types": 1}
+
+
+def test_numeric_export_without_is_bot_content_or_emoji_id_is_read():
+    """Authors without `isBot` are people, `content` null is empty text, emoji without `id`."""
+    doc = load(NUMERIC_TYPES)
+    doc["messages"][1]["content"] = None
+    events, _ = parse_doc(doc)
+    posts = of(events, MessagePosted)
+    assert [(p.member, p.text) for p in posts][:2] == [
+        (ANN_ID, "how do I share state across tasks?"),
+        (BEN_ID, ""),
+    ]
+    assert [(r.emoji, r.count) for r in of(events, ReactionsCounted)] == [("🤔", 1)]
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "problem"),
+    [
+        (lambda d: d["messages"][0].pop("type"), "messages[0]", "missing type"),
+        (lambda d: d["messages"][0].update(type=None), "messages[0]", "missing type"),
+        (lambda d: d["messages"][2].pop("timestamp"), "messages[2]", "missing timestamp"),
+        (lambda d: d["messages"][1]["author"].pop("id"), "messages[1]", "missing author"),
+        (lambda d: d["messages"][0]["reactions"][0].update(emoji={"id": None}), "messages[0]",
+         "emoji has neither id nor name"),
+        (lambda d: d["channel"].update(type="GuildPublicThread"), "channel",
+         "thread export without its parent"),
+    ],
+)  # fmt: skip
+def test_old_export_that_truly_lacks_what_cohort_needs_is_refused(change, where, problem):
+    """No type, timestamp, author id or emoji, or a parentless thread: one line naming the place."""
+    doc = load(NUMERIC_TYPES)
+    change(doc)
+    with pytest.raises(InputFileError) as caught:
+        parse_doc(doc, "old.json")
+    assert str(caught.value.where).startswith(where)
+    assert problem in caught.value.problem
+    assert str(caught.value).startswith(f"old.json:{where}")
 
 
 # -- importing ---------------------------------------------------------------------------

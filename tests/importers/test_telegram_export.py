@@ -538,3 +538,38 @@ async def test_truncated_export_raises_with_a_line_number_and_writes_nothing(coh
     assert caught.value.where == path.read_bytes().count(b"\n") + 1
     assert "invalid JSON" in caught.value.problem
     assert await snapshot(cohort) == before
+
+
+# -- older Telegram Desktop versions ---------------------------------------------------
+
+
+def _as_old_export(doc: dict[str, Any]) -> dict[str, Any]:
+    """The export as older Telegram Desktop versions wrote it: bare integer ids."""
+    old = copy.deepcopy(doc)
+    for message in old["messages"]:
+        for key in ("from_id", "actor_id"):
+            value = message.get(key)
+            if isinstance(value, str) and value.startswith("user"):
+                message[key] = int(value[4:])
+    return old
+
+
+def test_older_exports_with_integer_from_id_and_actor_id_give_the_same_events():
+    """`"from_id": 5012345671` and `"actor_id": 5023456782` (old versions) read like
+    `"user5012345671"`: the same events, joins included."""
+    doc = load()
+    new_events, _ = parse_doc(doc)
+    old_events, _ = parse_doc(_as_old_export(doc))
+    assert old_events == new_events
+    assert of(old_events, MemberJoined)
+
+
+def test_older_exports_with_from_id_zero_skip_that_message_and_count_it():
+    """`"from_id": 0` (old versions: sender unknown) is skipped and counted, not a
+    reason to refuse the whole file."""
+    doc = _as_old_export(load())
+    doc["messages"][2]["from_id"] = 0
+    events, stats = parse_doc(doc)
+    assert str(doc["messages"][2]["id"]) not in [e.message for e in of(events, MessagePosted)]
+    assert len(of(events, MessagePosted)) == len(of(parse_doc(load())[0], MessagePosted)) - 1
+    assert stats.skipped["messages without a sender"] == 1

@@ -47,7 +47,7 @@ async def test_inputs_hold_only_stored_members(
     consenting = {m.id for m in community.members if m.profiling}
     assert stored == consenting
     assert {str(m.member) for m in inputs.messages} <= {str(m.id) for m in inputs.members}
-    assert len(inputs.courses) == 13 and inputs.interactions
+    assert len(inputs.courses) == len(read_catalog(CATALOG)) and inputs.interactions
 
 
 async def test_train_save_load_and_recommend(

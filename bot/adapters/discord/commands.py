@@ -8,7 +8,13 @@ locales that `bot.i18n.normalize_locale` maps to a translated locale (`zh-CN`, a
 `zh-TW`, which falls back to Simplified Chinese like every other reply). Moderator
 commands are hidden from members without "Manage Server" (`default_permissions`) and,
 like `community_only` ones, cannot be used in DMs (`guild_only`); the services still
-check permissions themselves. The tree is synced once after login.
+check permissions themselves; holders of a configured moderator role need the server
+admin's override in Server Settings → Integrations (docs/discord.md). The tree is
+synced after login when its payload changed (`SyncState` keeps the fingerprint).
+
+After a promotion is confirmed (`pr:<draft>`), the moderator gets a private follow-up
+with what really happened to it once the campaign has finished (within the
+interaction's 15 minutes; `PromoteService.follow_up`).
 
 Options that Cohort can suggest values for (`/promote`'s course and audience) have
 autocomplete: every keystroke asks `Commands.suggest`, which answers moderators only.
@@ -20,11 +26,12 @@ visibility, so a reply meant for everyone first turns the deferred message into 
 short private note, then follows up publicly.
 
 A button press arrives as a component interaction for any message, including ones
-sent before a restart, so presses are routed by `custom_id` in `on_interaction`,
-never by view callbacks. `Commands.press` gets `ACK_WITHIN` seconds; past that the
-interaction is deferred so Discord's 3 seconds are kept. A page button (`pg:`) on one
-of the bot's own messages edits that message in place (unless that would show a
-private page to everyone); every other answer is ephemeral.
+sent before a restart, so presses are routed by `custom_id` alone: the buttons are
+`bot.adapters.discord.buttons.CohortButton`, a discord.py `DynamicItem` registered on
+the client, whose callback calls `on_button`. `Commands.press` gets `ACK_WITHIN`
+seconds; past that the interaction is deferred so Discord's 3 seconds are kept. A
+page button (`pg:`) on one of the bot's own messages edits that message in place
+(unless that would show a private page to everyone); every other answer is ephemeral.
 
 Who is asking: the member is `str(user.id)`, the community the guild id (None in a
 DM), the channel the channel id (a thread's parent, as ingestion stores it), the
@@ -40,26 +47,34 @@ member has not been answered yet, answered with a short ephemeral apology.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
+import json
 import logging
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Final, Optional
+from typing import Any, Final, Optional, Protocol
 
 import discord
 from discord import app_commands
 from discord.app_commands import TranslationContextLocation, TranslationContextTypes, locale_str
 
 from bot import i18n
+from bot.adapters.discord.buttons import CohortButton
 from bot.adapters.discord.render import DiscordMessage
 from bot.adapters.discord.translate import PLATFORM, place_of
 from bot.adapters.discord.transport import outgoing
 from bot.core.actors import Actor
 from bot.core.commands import COMMANDS, ArgValue, Commands, CommandSpec, Option
 from bot.core.replies import Reply
+from bot.store import kv
+from bot.store.store import Store
 
 log = logging.getLogger(__name__)
 
 ACK_WITHIN: Final = 2.0
+# An interaction's token lasts 15 minutes: the promotion outcome follows up within it.
+OUTCOME_WAIT: Final = 14 * 60.0
+PROMOTE_ACTION: Final = "pr"
 SYNC_TIMEOUT: Final = 60.0
 PAGE_ACTION: Final = "pg"
 # Marks an interaction whose member has seen an answer (`Interaction.extras`).
@@ -127,10 +142,15 @@ def actor_for(interaction: Interaction) -> Actor:
     )
 
 
-def _parameter(option: Option) -> inspect.Parameter:
+# Options Discord leaves optional although the spec requires them: `/promote status`
+# (course "status") takes no audience; the service still refuses a promotion without.
+OPTIONAL_ON_DISCORD: Final = frozenset({("promote", "audience")})
+
+
+def _parameter(option: Option, *, required: bool) -> inspect.Parameter:
     """The callback parameter discord.py reads an option's type and default from."""
     annotation: Any = app_commands.Range[int, 1, None] if option.kind is int else str
-    if option.required:
+    if required:
         return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
     return inspect.Parameter(
         option.name,
@@ -178,12 +198,44 @@ class CohortCommandTree(app_commands.CommandTree[discord.Client]):
         await self._on_failure(interaction)
 
 
+class SyncState(Protocol):
+    """Where the fingerprint of the last synced command set is kept between runs."""
+
+    async def get(self, key: str) -> str | None:
+        """The value stored under `key`, or None."""
+        ...
+
+    async def set(self, key: str, value: str) -> None:
+        """Store `value` under `key`."""
+        ...
+
+
+class StoreSyncState:
+    """`SyncState` in the store's `cohort_meta` table."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def get(self, key: str) -> str | None:
+        """The value stored under `key`, or None."""
+        async with self.store.read() as conn:
+            return await kv.get_value(conn, key)
+
+    async def set(self, key: str, value: str) -> None:
+        """Store `value` under `key`."""
+        async with self.store.write() as conn:
+            await kv.set_value(conn, key, value)
+
+
 class DiscordCommands:
     """Cohort's commands and buttons on a discord.py client.
 
-    Builds the command tree on `client` (a client has one tree) and answers button
-    presses passed to `on_interaction`. `translator` localizes the synced commands;
-    `ack_within` is how long a button press may run before it is deferred.
+    Builds the command tree on `client` (a client has one tree), registers Cohort's
+    buttons with it (`CohortButton`) and answers their presses (`on_button`).
+    `translator` localizes the synced commands; `ack_within` is how long a button
+    press may run before it is deferred;
+    `sync_state` remembers the command set synced last, so an unchanged one is not
+    synced again (without it, every login syncs).
     """
 
     def __init__(
@@ -194,15 +246,21 @@ class DiscordCommands:
         translator: app_commands.Translator | None = None,
         ack_within: float = ACK_WITHIN,
         sync_timeout: float = SYNC_TIMEOUT,
+        sync_state: SyncState | None = None,
     ) -> None:
         self.client = client
         self.commands = commands
         self.translator = translator or CommandTranslator()
         self.ack_within = ack_within
         self.sync_timeout = sync_timeout
+        self.sync_state = sync_state
+        self.outcome_wait = OUTCOME_WAIT
+        self.outcome_poll = 5.0
+        self._follow_ups: set[asyncio.Task[None]] = set()
         self.tree = CohortCommandTree(client, on_failure=self.apologize)
         for spec in COMMANDS:
             self.tree.add_command(self._command(spec))
+        client.add_dynamic_items(CohortButton)
 
     # -- the command tree ----------------------------------------------------------------
 
@@ -218,7 +276,14 @@ class DiscordCommands:
                 inspect.Parameter.POSITIONAL_OR_KEYWORD,
                 annotation=discord.Interaction,
             ),
-            *(_parameter(option) for option in spec.options),
+            *(
+                _parameter(
+                    option,
+                    required=option.required
+                    and (spec.name, option.name) not in OPTIONAL_ON_DISCORD,
+                )
+                for option in spec.options
+            ),
         ]
         callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         if spec.options:
@@ -251,15 +316,37 @@ class DiscordCommands:
 
         return complete
 
-    async def sync(self) -> int | None:
-        """Publish the commands (with their translations) to Discord; the count, or None.
+    async def payload_hash(self) -> str:
+        """A fingerprint of exactly what `tree.sync()` would send (with translations)."""
+        if self.tree.translator is not self.translator:
+            await self.tree.set_translator(self.translator)
+        payload = [
+            await command.get_translated_payload(self.tree, self.translator)
+            for command in self.tree.get_commands()
+        ]
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
 
-        A failure is logged, never raised: members keep the commands synced before.
+    def _sync_key(self) -> str:
+        return f"discord.commands.{self.client.application_id}"
+
+    async def sync(self) -> int | None:
+        """Publish the commands (with their translations) to Discord, if they changed.
+
+        Returns how many were synced, 0 when the set is unchanged since the last sync
+        (Discord rate-limits syncs; they are not needed on every login), or None on
+        failure. A failure is logged, never raised: members keep the commands synced
+        before.
         """
         try:
-            if self.tree.translator is not self.translator:
-                await self.tree.set_translator(self.translator)
+            fingerprint = await self.payload_hash()
+            state = self.sync_state
+            if state is not None and await state.get(self._sync_key()) == fingerprint:
+                log.info("Discord application commands unchanged; not synced")
+                return 0
             synced = await asyncio.wait_for(self.tree.sync(), self.sync_timeout)
+            if self.sync_state is not None:
+                await self.sync_state.set(self._sync_key(), fingerprint)
         except Exception:
             log.exception("could not sync the Discord application commands")
             return None
@@ -301,13 +388,8 @@ class DiscordCommands:
 
     # -- buttons -------------------------------------------------------------------------
 
-    async def on_interaction(self, interaction: Interaction) -> None:
-        """A component interaction: a button press, answered by its `custom_id`."""
-        if interaction.type is not discord.InteractionType.component:
-            return  # slash commands go through the tree
-        action = interaction.custom_id
-        if not action:
-            return
+    async def on_button(self, interaction: Interaction, action: str) -> None:
+        """A press of the button whose `custom_id` is `action` (called by `CohortButton`)."""
         try:
             await self._press(interaction, action)
         except Exception:
@@ -316,6 +398,35 @@ class DiscordCommands:
 
     async def _press(self, interaction: Interaction, action: str) -> None:
         actor = actor_for(interaction)
+        await self._answer_press(interaction, actor, action)
+        prefix, _, draft = action.partition(":")
+        if prefix == PROMOTE_ACTION and draft.isdigit():
+            task = asyncio.create_task(self._report_outcome(interaction, actor, draft))
+            self._follow_ups.add(task)
+            task.add_done_callback(self._follow_ups.discard)
+
+    async def _report_outcome(self, interaction: Interaction, actor: Actor, draft: str) -> None:
+        """Tell the moderator what became of the promotion they confirmed (ephemeral)."""
+        try:
+            reply = await self.commands.services.promote.follow_up(
+                actor, draft, wait_at_most=self.outcome_wait, poll=self.outcome_poll
+            )
+            if reply is None:
+                return
+            for message in outgoing(reply):
+                await interaction.followup.send(**{**message.response_kwargs(), "ephemeral": True})
+        except Exception:
+            log.exception("could not report a promotion's outcome on Discord")
+
+    async def close(self) -> None:
+        """Stop waiting for promotion outcomes (the bot is stopping)."""
+        tasks, self._follow_ups = self._follow_ups, set()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def _answer_press(self, interaction: Interaction, actor: Actor, action: str) -> None:
         paging = action.partition(":")[0] == PAGE_ACTION and self._own(interaction.message)
         work = asyncio.ensure_future(self.commands.press(actor, action, str(interaction.id)))
         try:

@@ -25,7 +25,9 @@ code units, which is never less, so a message that fits here fits there. Content
 split between blocks and list items; a single block too long for one message is split
 inside a span, each piece escaped and styled on its own, so no escape sequence or
 Markdown pair is ever cut. Buttons (5 per row, 5 rows per message) and the image go
-with the last chunk; more buttons go to further messages without text.
+with the last chunk; more buttons go to further messages without text. An action
+button is a `buttons.CohortButton` (a `DynamicItem`) whose `custom_id` is the action
+id, so a press is routed by discord.py from the id alone.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from urllib.parse import quote
 import discord
 
 from bot.adapters import packing
+from bot.adapters.discord import buttons
 from bot.core.replies import (
     Button,
     ButtonStyle,
@@ -203,17 +206,12 @@ def _label(text: str) -> str:
     return text if len(text) <= LABEL_LIMIT else text[: LABEL_LIMIT - 1] + "…"
 
 
-def _button(button: Button, row: int) -> discord.ui.Button[discord.ui.View]:
-    if button.url is not None:
+def _button(button: Button, row: int) -> discord.ui.Item[Any]:
+    if button.action is None:  # a link (a Button has either a url or an action)
         return discord.ui.Button(
             label=_label(button.label), url=button.url, style=discord.ButtonStyle.link, row=row
         )
-    return discord.ui.Button(
-        label=_label(button.label),
-        custom_id=button.action,
-        style=_BUTTON_STYLES[button.style],
-        row=row,
-    )
+    return buttons.button(_label(button.label), button.action, _BUTTON_STYLES[button.style], row)
 
 
 def _button_rows(reply: Reply) -> list[tuple[Button, ...]]:
@@ -230,7 +228,7 @@ def views(reply: Reply) -> list[discord.ui.View]:
     rows = _button_rows(reply)
     result: list[discord.ui.View] = []
     for start in range(0, len(rows), ROWS_PER_MESSAGE):
-        view = discord.ui.View(timeout=None)  # Cohort answers by custom_id, not callbacks
+        view = discord.ui.View(timeout=None)  # answered by custom_id (buttons.CohortButton)
         seen: set[str] = set()
         for index, row in enumerate(rows[start : start + ROWS_PER_MESSAGE]):
             for button in row:

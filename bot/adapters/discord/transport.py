@@ -5,22 +5,28 @@ renderer's messages, plus the reply's file (a member's data export) attached to 
 last one. Both the interaction handlers (`bot.adapters.discord.commands`) and
 `DiscordTransport` use it.
 
-Views: Cohort answers every button by its `custom_id` (`on_interaction`), never
-through discord.py's view callbacks, so each view is stopped before it is sent.
-discord.py then leaves it out of its view store, which would otherwise keep every
-view sent with buttons (the renderer makes them with `timeout=None`) for the life of
-the process.
+Views: Cohort answers every button by its `custom_id` alone (the buttons are
+`bot.adapters.discord.buttons.CohortButton`, a `DynamicItem` registered on the
+client), never through a view kept per message, so each view is stopped before it
+is sent: discord.py then keeps nothing of it (an ephemeral follow-up's view would
+otherwise get a 15-minute timer).
 
 `DiscordTransport.send` never raises for a platform refusal; it maps discord.py's
-errors to a `SendStatus`:
+errors to a `SendStatus` (docs/reliability.md has the reasoning):
 
 * `Forbidden` (50007 "Cannot send messages to this user": DMs closed, the bot
   blocked, no shared server) and `NotFound` (an unknown user or channel):
   `UNREACHABLE` for a direct message; `FAILED` for a channel (the bot may not post
   there, or the channel is gone);
+* error 40003 ("You are opening direct messages too fast"): `RATE_LIMITED` with
+  `slow_down` - the campaign pauses and continues slower; nobody is unreachable;
 * `RateLimited` (discord.py refuses to wait longer than the client's
-  `max_ratelimit_timeout`) and any 429: `RETRY` after the seconds Discord asked for;
-* 5xx answers, `aiohttp.ClientError`, timeouts and other connection errors: `RETRY`;
+  `max_ratelimit_timeout`) and any 429: `RATE_LIMITED` for the seconds Discord asked;
+* errors before the message request (finding the user, opening the DM channel) and
+  connections that were never made (`aiohttp.ClientConnectorError`): `RETRY`;
+* 5xx answers (after discord.py's own retries, which reuse the message's nonce),
+  timeouts and connection errors once the message request was made: `UNCERTAIN` -
+  Discord may have created the message, so it is never sent again;
 * anything else (a 400, a message Discord rejects): `FAILED`.
 
 A reply Discord refuses after its first message was shown counts as `SENT`, with
@@ -40,6 +46,7 @@ from bot.adapters.discord.render import DiscordMessage, render
 from bot.adapters.discord.translate import PLATFORM
 from bot.core.delivery.transport import (
     Delivery,
+    NotSent,
     SendResult,
     SendStatus,
     describe_error,
@@ -51,6 +58,7 @@ log = logging.getLogger(__name__)
 
 DM = "dm"
 CHANNEL = "channel"
+OPENING_DMS_TOO_FAST = 40003
 
 
 def document(file: File) -> discord.File:
@@ -74,7 +82,7 @@ def outgoing(reply: Reply) -> list[DiscordMessage]:
             messages.append(DiscordMessage("", file=upload, ephemeral=reply.private))
     for message in messages:
         if message.view is not None:
-            message.view.stop()  # answered by custom_id: keep it out of discord.py's store
+            message.view.stop()  # answered by custom_id (CohortButton): keep nothing of it
     return messages
 
 
@@ -99,22 +107,37 @@ def retry_after_of(error: discord.HTTPException) -> float | None:
         return None
 
 
-def classify(error: BaseException, kind: str) -> SendResult:
-    """The outcome of a delivery of `kind` ("dm" or "channel") that Discord refused."""
+def classify(error: BaseException, kind: str, requested: bool = True) -> SendResult:
+    """The outcome of a delivery of `kind` ("dm" or "channel") that Discord refused.
+
+    `requested`: whether the message request itself was made (else the error came
+    while finding the destination, and nothing can have been shown).
+    """
     detail = describe_error(error)
     if isinstance(error, discord.RateLimited):
-        return SendResult(SendStatus.RETRY, retry_after=error.retry_after, error=detail)
+        return SendResult(SendStatus.RATE_LIMITED, retry_after=error.retry_after, error=detail)
+    if isinstance(error, discord.HTTPException) and error.code == OPENING_DMS_TOO_FAST:
+        return SendResult(
+            SendStatus.RATE_LIMITED,
+            retry_after=retry_after_of(error),
+            error=detail,
+            slow_down=True,
+        )
     if isinstance(error, discord.Forbidden | discord.NotFound):
         status = SendStatus.UNREACHABLE if kind == DM else SendStatus.FAILED
         return SendResult(status, error=detail)
     if isinstance(error, discord.HTTPException):
         if error.status == 429:
-            return SendResult(SendStatus.RETRY, retry_after=retry_after_of(error), error=detail)
+            return SendResult(
+                SendStatus.RATE_LIMITED, retry_after=retry_after_of(error), error=detail
+            )
         if error.status >= 500:
-            return SendResult(SendStatus.RETRY, error=detail)
+            return SendResult(SendStatus.UNCERTAIN if requested else SendStatus.RETRY, error=detail)
         return SendResult(SendStatus.FAILED, error=detail)
-    if isinstance(error, aiohttp.ClientError | TimeoutError | OSError):
+    if isinstance(error, aiohttp.ClientConnectorError):  # never connected: nothing sent
         return SendResult(SendStatus.RETRY, error=detail)
+    if isinstance(error, aiohttp.ClientError | TimeoutError | OSError):
+        return SendResult(SendStatus.UNCERTAIN if requested else SendStatus.RETRY, error=detail)
     return SendResult(SendStatus.FAILED, error=detail)
 
 
@@ -148,7 +171,10 @@ class DiscordTransport:
 
     async def _messages(self, delivery: Delivery) -> AsyncIterator[discord.Message]:
         """Find the destination, then send the delivery's messages one by one."""
-        channel = await self._destination(delivery)
+        try:
+            channel = await self._destination(delivery)
+        except Exception as exc:
+            raise NotSent(exc) from exc
         async for message in send_reply(channel, delivery.reply):
             yield message
 

@@ -16,6 +16,20 @@ What the bot must be allowed to see (set up in the group, not in code):
 Pending updates are not dropped on start: Telegram keeps them for 24 hours and
 they are real activity.
 
+Updates are processed one at a time, in Telegram's order, so ingestion keeps that
+order; command and button handlers run `block=False` (as tasks of their own), so
+ingesting the next message never waits for a slow reply. `my_chat_member` (the bot
+added, removed, its rights changed) is handled in `STATUS_GROUP`
+(`bot.adapters.telegram.bot_status`). A group upgraded to a supergroup stays one
+community (`bot.adapters.telegram.moves`); after a restart, sends to the old group
+go to the supergroup at once (the move is looked up in the store).
+
+Every Bot API call goes through `FollowingRateLimiter` (PTB's `AIORateLimiter`):
+flood control (429) is waited out and retried, and calls to a group that moved go to
+its new id. Updates arrive by long polling or by webhook (`Webhook`); `running` is
+judged from the real polling state (`bot.adapters.telegram.receiving`), so a revoked
+token or a second process on the same token stops the adapter with one clear line.
+
 With `commands`, the command and button handlers of `bot.adapters.telegram.commands`
 sit in the default group and the command menus are set on start; `transport()`
 gives the delivery transport that sends through the same bot.
@@ -23,13 +37,13 @@ gives the delivery transport that sends through the same bot.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from telegram import Update
-from telegram.error import InvalidToken
+from telegram.error import Forbidden, InvalidToken
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ChatMemberHandler,
     ContextTypes,
@@ -41,7 +55,10 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.adapters.telegram.translate import translate
+from bot.adapters.telegram.bot_status import on_my_chat_member
+from bot.adapters.telegram.moves import ChatMoves, FollowingRateLimiter, Lookup, Moved
+from bot.adapters.telegram.receiving import Receiver, Webhook
+from bot.adapters.telegram.translate import PLATFORM, Usernames, translate
 from bot.adapters.telegram.transport import TelegramTransport
 from bot.core.sink import EventSink
 
@@ -70,6 +87,7 @@ ALLOWED_UPDATES: Final = (
     Update.CALLBACK_QUERY,
 )
 INGEST_GROUP: Final = -1
+STATUS_GROUP: Final = 1
 
 _GROUP_MESSAGE = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE
 MESSAGES: Final = _GROUP_MESSAGE & (filters.TEXT | filters.CAPTION | filters.ATTACHMENT)
@@ -77,6 +95,7 @@ EDITS: Final = filters.ChatType.GROUPS & filters.UpdateType.EDITED_MESSAGE
 MEMBERSHIP_MESSAGES: Final = _GROUP_MESSAGE & (
     filters.StatusUpdate.NEW_CHAT_MEMBERS | filters.StatusUpdate.LEFT_CHAT_MEMBER
 )
+MIGRATIONS: Final = filters.UpdateType.MESSAGE & filters.StatusUpdate.MIGRATE
 
 
 class _Ingest:
@@ -84,18 +103,26 @@ class _Ingest:
 
     def __init__(self, sink: EventSink) -> None:
         self._sink = sink
+        self.usernames = Usernames()
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Hand every event in `update` to the sink."""
-        for event in translate(update):
+        for event in translate(update, self.usernames):
             if not self._sink.ingest(event):
                 log.debug("sink dropped %s from update %s", event.kind, update.update_id)
 
 
 async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log a failed update with its traceback; only ids, never the message text."""
+    """Log a failed update with its traceback; only ids, never the message text.
+
+    A `Forbidden` in a private chat (the member blocked the bot) is one line without
+    a traceback: nothing is wrong with Cohort.
+    """
     if isinstance(update, Update):
         chat = update.effective_chat
+        if isinstance(context.error, Forbidden) and chat is not None and chat.type == "private":
+            log.info("Telegram private chat %s refused the bot: %s", chat.id, context.error)
+            return
         log.error(
             "Telegram update %s (chat %s) failed",
             update.update_id,
@@ -112,15 +139,18 @@ def build_application(
     *,
     request: BaseRequest | None = None,
     commands: TelegramCommands | None = None,
+    moves: ChatMoves | None = None,
 ) -> TelegramApplication:
     """A PTB application with the ingestion handlers and the error handler registered.
 
     `request` replaces PTB's HTTP client for every Bot API call (tests answer from
     memory). `commands` adds the command and button handlers in the default group,
-    after ingestion. An empty token raises `telegram.error.InvalidToken` here; a
-    wrong one only when the application is initialized.
+    after ingestion. `moves` follows groups upgraded to supergroups (a fresh one if
+    None). An empty token raises `telegram.error.InvalidToken` here; a wrong one only
+    when the application is initialized.
     """
-    builder = Application.builder().token(token).rate_limiter(AIORateLimiter())
+    moves = moves if moves is not None else ChatMoves()
+    builder = Application.builder().token(token).rate_limiter(FollowingRateLimiter(moves))
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     application = builder.build()
@@ -130,6 +160,7 @@ def build_application(
             MessageHandler(MESSAGES, ingest),
             MessageHandler(EDITS, ingest),
             MessageHandler(MEMBERSHIP_MESSAGES, ingest),
+            MessageHandler(MIGRATIONS, moves.on_migration),
             MessageReactionHandler(ingest),
             ChatMemberHandler(ingest, ChatMemberHandler.CHAT_MEMBER),
         ],
@@ -137,15 +168,19 @@ def build_application(
     )
     if commands is not None:
         application.add_handlers(commands.handlers())
+    application.add_handler(
+        ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER, block=False),
+        group=STATUS_GROUP,
+    )
     application.add_error_handler(log_error)
     return application
 
 
 class TelegramAdapter:
-    """Runs the Telegram bot with long polling and feeds what it sees to `sink`.
+    """Runs the Telegram bot (long polling, or `webhook`) and feeds what it sees to `sink`.
 
-    With `commands`, members can also use Cohort's commands and buttons; without,
-    the bot only listens.
+    With `commands`, members can also use Cohort's commands and buttons, and a group
+    upgraded to a supergroup is moved in the store; without, the bot only listens.
     """
 
     def __init__(
@@ -155,21 +190,38 @@ class TelegramAdapter:
         *,
         request: BaseRequest | None = None,
         commands: Commands | None = None,
+        webhook: Webhook | None = None,
     ) -> None:
         self.commands: TelegramCommands | None = None
+        moved: Moved | None = None
+        lookup: Lookup | None = None
         if commands is not None:
             # Imported here: the command layer pulls in the services (numpy, scipy),
             # which a listening-only adapter does not need.
             from bot.adapters.telegram.commands import TelegramCommands
+            from bot.core.services.moves import CommunityMoves
 
             self.commands = TelegramCommands(commands)
-        self.application = build_application(sink, token, request=request, commands=self.commands)
+            community_moves = CommunityMoves(commands.services.context)
+            moved = functools.partial(community_moves.moved, PLATFORM)
+            lookup = functools.partial(community_moves.current, PLATFORM)
+
+        self.moves = ChatMoves(moved, lookup)
+        self.application = build_application(
+            sink, token, request=request, commands=self.commands, moves=self.moves
+        )
+        assert self.application.updater is not None  # the builder always creates one
+        self.receiver = Receiver(self.application.updater, webhook)
 
     @property
     def running(self) -> bool:
-        """Whether the bot is polling for updates."""
-        updater = self.application.updater
-        return self.application.running and updater is not None and updater.running
+        """Whether updates are still being received (false after a 401 or a 409 Conflict)."""
+        return self.application.running and self.receiver.healthy
+
+    @property
+    def failure(self) -> str | None:
+        """Why the adapter stopped receiving updates, in one line (None while it works)."""
+        return self.receiver.failure
 
     async def start(self) -> None:
         """Check the token, then start polling; returns once updates are being fetched.
@@ -181,10 +233,7 @@ class TelegramAdapter:
         try:
             await application.initialize()
             await application.start()
-            assert application.updater is not None  # the builder always creates one
-            await application.updater.start_polling(
-                allowed_updates=list(ALLOWED_UPDATES), drop_pending_updates=False
-            )
+            await self.receiver.start(ALLOWED_UPDATES)
         except InvalidToken:
             await self.stop()
             # PTB's own message repeats the token; keep it out of logs and tracebacks.
@@ -195,7 +244,8 @@ class TelegramAdapter:
             await self.stop()
             raise
         me = application.bot.bot
-        log.info("Telegram bot @%s (%s) is polling", me.username, me.id)
+        how = "webhook" if self.receiver.webhook is not None else "polling"
+        log.info("Telegram bot @%s (%s) is receiving updates (%s)", me.username, me.id, how)
         if self.commands is not None:
             await self.commands.publish_menu(application.bot)
 
@@ -206,9 +256,7 @@ class TelegramAdapter:
     async def stop(self) -> None:
         """Stop polling and release everything; safe to call if `start` failed or never ran."""
         application = self.application
-        updater = application.updater
-        if updater is not None and updater.running:
-            await updater.stop()
+        await self.receiver.stop()
         if application.running:
             await application.stop()
         await application.shutdown()

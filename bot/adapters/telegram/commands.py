@@ -13,20 +13,33 @@ forum topic is not a channel, but replies go back into the topic). Admin status
 commands and their buttons, and cached per (chat, user) for `ADMIN_TTL` seconds. The
 services check permissions; this module only reports what Telegram says.
 
+Handlers run `block=False`: each command or press is a task of its own, so a slow
+reply never holds up the next update (ingestion above all). A button press is
+answered at once, before any work, so the member's client stops waiting.
+
 Private replies: Telegram has no ephemeral messages, and a bot cannot message a
 member first. A private reply to a group command goes to the member's private chat;
 if Telegram refuses (`Forbidden`: never started or blocked), the group gets one
 short neutral line, as a reply to the command, with a button that opens the bot
 (`https://t.me/<bot>?start=<command>`). The private content never goes to the group.
-For a button pressed in a group, the same refusal is answered on the button
-itself (the callback answer opens the same link) instead of posting in the group.
+For `/optin` and `/optout` the decision is already recorded: the line says so, and
+the button's deep link carries the community (`optin_<chat id>`, `optout_<chat id>`),
+so `/start` in the private chat confirms the decision for that group. A press in a
+group whose private answer Telegram refuses gets the same kind of line, as a reply
+to the message with the button. An apology for a failed private reply is sent
+privately too, never in the group.
+
+Anonymous admins (posting as the group, `GroupAnonymousBot`) cannot be told apart:
+their commands are not run, and the group is told to use their own account.
+Members posting as a channel are ignored.
 
 A reply with buttons sent privately for a group command remembers that group for
 `ORIGIN_TTL` seconds, so a button pressed in the private chat (a promotion preview's
 "Confirm") acts in the community the command came from.
 
 Nothing raises into PTB: an error is logged with its traceback and answered with a
-short apology (a message, or the callback answer's text).
+short apology. A member who blocked the bot (`Forbidden` in their private chat) is
+logged in one line, without a traceback: there is no one to apologise to.
 """
 
 from __future__ import annotations
@@ -53,14 +66,14 @@ from telegram import (
     Update,
     User,
 )
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
 from bot.adapters.telegram.render import render
 from bot.adapters.telegram.translate import PLATFORM, is_group
 from bot.adapters.telegram.transport import dm_closed, send_reply
 from bot.core.actors import Actor
-from bot.core.commands import COMMANDS, ArgValue, Commands, CommandSpec
+from bot.core.commands import COMMANDS, START_OPTIN, ArgValue, Commands, CommandSpec
 from bot.core.replies import Button, Paragraph, Reply
 from bot.i18n import Translator, translator
 
@@ -73,8 +86,11 @@ START: Final = "start"
 HELP: Final = "help"
 ZH: Final = "zh"
 # Button prefixes whose action needs a moderator (see `bot.core.commands`).
-MODERATOR_ACTIONS: Final = frozenset({"pr"})
+MODERATOR_ACTIONS: Final = frozenset({"pr", "rp"})
 PAGE_ACTION: Final = "pg"
+# Consent commands: done in the group, their deep links carry the group.
+CONSENT_COMMANDS: Final = frozenset({"optin", "optout"})
+START_OPTOUT: Final = "optout_"
 _ADMIN_STATUSES: Final = frozenset({ChatMember.ADMINISTRATOR, ChatMember.OWNER})
 
 K = TypeVar("K")
@@ -206,7 +222,11 @@ def _thread(message: Message | None) -> int | None:
 
 
 def _accessible(message: MaybeInaccessibleMessage | None) -> Message | None:
-    return message if isinstance(message, Message) else None
+    """The message, unless Telegram no longer gives its content (older than 48 hours)."""
+    if message is None or not message.is_accessible:
+        return None
+    assert isinstance(message, Message)  # what `is_accessible` promises
+    return message
 
 
 class TelegramCommands:
@@ -232,11 +252,13 @@ class TelegramCommands:
         """One handler per command, `/start`, and one for every button press."""
         only_new = filters.UpdateType.MESSAGE  # an edited command is not run again
         handlers: list[TelegramHandler] = [
-            CommandHandler(spec.name, functools.partial(self.on_command, spec), only_new)
+            CommandHandler(
+                spec.name, functools.partial(self.on_command, spec), only_new, block=False
+            )
             for spec in COMMANDS
         ]
-        handlers.append(CommandHandler(START, self.on_start, only_new))
-        handlers.append(CallbackQueryHandler(self.on_button))
+        handlers.append(CommandHandler(START, self.on_start, only_new, block=False))
+        handlers.append(CallbackQueryHandler(self.on_button, block=False))
         return handlers
 
     # -- the command menu ----------------------------------------------------------
@@ -271,9 +293,13 @@ class TelegramCommands:
     ) -> None:
         """Run one command for the member who sent it and send the reply."""
         message, user, chat = update.message, update.effective_user, update.effective_chat
-        if message is None or user is None or chat is None or not _from_person(message, user):
+        if message is None or user is None or chat is None:
             return
         bot = context.bot
+        if not _from_person(message, user):
+            await self._hint_anonymous(bot, user, chat, message)
+            return
+        private = False
         try:
             args = parse_args(spec, context.args or [])
             if args is None:
@@ -284,12 +310,16 @@ class TelegramCommands:
             is_admin = spec.moderator and await self._is_admin(bot, chat, user)
             actor = actor_for(user, chat, is_admin=is_admin)
             reply = await self.commands.run(actor, spec.name, args)
-            await self._respond(
-                bot, reply, user=user, chat=chat, message=message, payload=spec.name
-            )
-        except Exception:
+            private = reply.private
+            payload = spec.name
+            if spec.name in CONSENT_COMMANDS and is_group(chat):
+                payload = f"{spec.name}_{chat.id}"
+            await self._respond(bot, reply, user=user, chat=chat, message=message, payload=payload)
+        except Exception as exc:
+            if _blocked_in_private(exc, chat):
+                return
             log.exception("Telegram /%s in chat %s failed", spec.name, chat.id)
-            await self._apologize(bot, user, chat, message)
+            await self._apologize(bot, user, chat, message, private=private)
 
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """`/start [payload]`: deep links (`optin_<chat id>`, a command name) or a welcome."""
@@ -299,10 +329,17 @@ class TelegramCommands:
         bot = context.bot
         try:
             payload = context.args[0] if context.args else None
-            reply = await self.commands.start(actor_for(user, chat), payload)
+            actor = actor_for(user, chat)
+            if payload and payload.startswith(START_OPTOUT):
+                community = payload.removeprefix(START_OPTOUT)
+                reply = await self.commands.run(actor, "optout", {"community": community})
+            else:
+                reply = await self.commands.start(actor, payload)
             link = payload or HELP  # a payload that came from a deep link is a valid one
             await self._respond(bot, reply, user=user, chat=chat, message=message, payload=link)
-        except Exception:
+        except Exception as exc:
+            if _blocked_in_private(exc, chat):
+                return
             log.exception("Telegram /start in chat %s failed", chat.id)
             await self._apologize(bot, user, chat, message)
 
@@ -313,26 +350,25 @@ class TelegramCommands:
             return
         bot = context.bot
         user = query.from_user
-        notice: str | None = None
-        url: str | None = None
         try:
-            if query.data:
-                notice, url = await self._press(bot, query, user, query.data)
-        except Exception:
-            log.exception("Telegram button press failed")
-            t = translator(user.language_code)
-            notice = t("Something went wrong; please try again later.")
-        try:
-            await query.answer(text=notice, url=url)
+            await query.answer()
         except TelegramError as exc:  # the query is too old, or already answered
             log.info("could not answer a button press: %s", exc)
+        if not query.data:
+            return
+        try:
+            await self._press(bot, query, user, query.data)
+        except Exception as exc:
+            holder = _accessible(query.message)
+            if holder is not None and _blocked_in_private(exc, holder.chat):
+                return
+            log.exception("Telegram button press failed")
+            await self._apologize_for_press(bot, user, holder)
 
     # -- the work ------------------------------------------------------------------
 
-    async def _press(
-        self, bot: Bot, query: CallbackQuery, user: User, action: str
-    ) -> tuple[str | None, str | None]:
-        """Handle the press; returns the callback answer's text and URL (or None)."""
+    async def _press(self, bot: Bot, query: CallbackQuery, user: User, action: str) -> None:
+        """Handle the press (already answered): edit the page, or send the reply."""
         holder = query.message
         chat = holder.chat if holder is not None else None
         origin = None
@@ -355,21 +391,19 @@ class TelegramCommands:
             and not (reply.private and is_group(message.chat))
             and await self._edit(bot, message, reply)
         ):
-            return None, None
+            return
         if reply.private and chat is not None and is_group(chat):
             if await self._private(bot, reply, user, Origin(str(chat.id), str(chat.id))):
-                return None, None
-            t = translator(user.language_code)
-            return _closed_line(t), deep_link(bot.username, HELP)
+                return
+            if message is not None:  # the group is told, without the private content
+                await self._public(bot, self._closed(user, bot, HELP), chat, message)
+            return
         if chat is None:  # a message sent in inline mode: only the member's private chat
-            if await self._private(bot, reply, user, None):
-                return None, None
-            t = translator(user.language_code)
-            return _closed_line(t), deep_link(bot.username, HELP)
+            await self._private(bot, reply, user, None)
+            return
         sent = [m async for m in send_reply(bot, chat.id, reply, thread_id=_thread(message))]
         if origin is not None:
             self._remember(sent, origin)
-        return None, None
 
     async def _respond(
         self,
@@ -386,16 +420,21 @@ class TelegramCommands:
             origin = Origin(str(chat.id), str(chat.id))
             if await self._private(bot, reply, user, origin):
                 return
-            t = translator(user.language_code)
-            fallback = Reply(
-                (Paragraph.of(_closed_line(t)),),
-                buttons=(
-                    (Button(t("Open a chat with Cohort"), url=deep_link(bot.username, payload)),),
-                ),
-            )
-            await self._public(bot, fallback, chat, message)
+            await self._public(bot, self._closed(user, bot, payload), chat, message)
             return
         await self._public(bot, reply, chat, message)
+
+    def _closed(self, user: User, bot: Bot, payload: str) -> Reply:
+        """The neutral group line for a private reply Telegram refused, with a deep link."""
+        t = translator(user.language_code)
+        if payload.startswith(START_OPTIN):
+            line = t("Done. To get messages from Cohort, open a chat with me.")
+        elif payload.startswith(START_OPTOUT):
+            line = t("Done. Open a chat with me to see the details.")
+        else:
+            line = _closed_line(t)
+        button = Button(t("Open a chat with Cohort"), url=deep_link(bot.username, payload))
+        return Reply((Paragraph.of(line),), buttons=((button,),))
 
     async def _private(self, bot: Bot, reply: Reply, user: User, origin: Origin | None) -> bool:
         """Send `reply` to the member's private chat; False if Telegram refused it first."""
@@ -445,13 +484,47 @@ class TelegramCommands:
             return False
         return True
 
-    async def _apologize(self, bot: Bot, user: User, chat: Chat, message: Message) -> None:
+    async def _apologize(
+        self, bot: Bot, user: User, chat: Chat, message: Message, *, private: bool = False
+    ) -> None:
+        """A short apology where the reply was going: privately for a private reply."""
         t = translator(user.language_code)
         apology = Reply((Paragraph.of(t("Something went wrong; please try again later.")),))
         try:
-            await self._public(bot, apology, chat, message)
+            if private and is_group(chat):
+                await self._private(bot, apology, user, None)
+            else:
+                await self._public(bot, apology, chat, message)
         except Exception:
             log.exception("could not send an apology to chat %s", chat.id)
+
+    async def _apologize_for_press(self, bot: Bot, user: User, holder: Message | None) -> None:
+        """After a failed press: an apology in the private chat, or as a reply in the group."""
+        t = translator(user.language_code)
+        apology = Reply((Paragraph.of(t("Something went wrong; please try again later.")),))
+        try:
+            if holder is not None and is_group(holder.chat):
+                if not await self._private(bot, apology, user, None):
+                    await self._public(bot, apology, holder.chat, holder)
+            else:
+                await self._private(bot, apology, user, None)
+        except Exception:
+            log.exception("could not send an apology for a button press")
+
+    async def _hint_anonymous(self, bot: Bot, user: User, chat: Chat, message: Message) -> None:
+        """Tell an anonymous admin (posting as the group) to use their own account."""
+        sender = message.sender_chat
+        if sender is None or sender.id != chat.id or not is_group(chat):
+            return  # a bot, or a member posting as a channel: ignored
+        t = translator(user.language_code)
+        hint = t(
+            "You are posting as the group, so I can't tell who you are. Send the command "
+            'from your own account (turn off "Remain anonymous" in your admin rights).'
+        )
+        try:
+            await self._public(bot, Reply((Paragraph.of(hint),)), chat, message)
+        except TelegramError as exc:
+            log.info("could not answer an anonymous admin in chat %s: %s", chat.id, exc)
 
     def _remember(self, sent: Sequence[Message], origin: Origin) -> None:
         for part in sent:
@@ -489,6 +562,14 @@ def _from_person(message: Message, user: User) -> bool:
         log.debug("ignoring a command sent on behalf of a chat or by a bot")
         return False
     return True
+
+
+def _blocked_in_private(error: BaseException, chat: Chat) -> bool:
+    """Log, in one line without traceback, a member who blocked the bot in their chat."""
+    if isinstance(error, Forbidden) and chat.type == Chat.PRIVATE:
+        log.info("Telegram private chat %s refused a reply: %s", chat.id, error.message)
+        return True
+    return False
 
 
 def _closed_line(t: Translator) -> str:

@@ -16,7 +16,9 @@ What a bot actually receives, and what we skip:
   channel's automatic forwards, users posting as their channel) have no person
   behind them; their `from` is a placeholder (`GroupAnonymousBot`, or `Telegram`
   777000, which is *not* flagged as a bot), so they are skipped on `sender_chat`.
-* Bots' messages, reactions and memberships are skipped.
+* Bots' messages, reactions and memberships are skipped, and so are bot commands
+  (`/promote rust-101 opted-in`, `/recommend@cohort_bot`): a command is addressed to
+  a bot, not said to the community, and would become profile text.
 * Service messages carry no text; only `new_chat_members` / `left_chat_member`
   become membership events. When the bot is an admin, a join also arrives as a
   `chat_member` update. Both are translated (either may be missing: service
@@ -30,14 +32,16 @@ What a bot actually receives, and what we skip:
   skipped; `message_reaction_count` (anonymous reactions, e.g. on channel posts
   forwarded into a discussion group) becomes one `ReactionsCounted` per emoji.
   Paid (star) reactions are not emoji and are skipped.
-* Only `text_mention` entities name a user id; `@username` mentions cannot be
-  resolved without an API call and are not recorded. In the stored text both become
+* `text_mention` entities name a user id; an `@username` mention names one when
+  the username was seen on a person in an earlier update (`Usernames`, in memory
+  only: the Bot API cannot look a username up). In the stored text both become
   `@user`, as the export importer stores them: names are not words of the text.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Final
 
@@ -78,6 +82,35 @@ log = logging.getLogger(__name__)
 PLATFORM: Final = "telegram"
 GROUP_TYPES: Final = frozenset({Chat.GROUP, Chat.SUPERGROUP})
 CUSTOM_EMOJI_NAME: Final = "custom"
+
+
+USERNAME_LIMIT: Final = 100_000
+
+
+class Usernames:
+    """Usernames seen on people in updates → their user ids (the most recent `limit`).
+
+    Kept in memory only, to resolve `@username` mentions; usernames are
+    case-insensitive on Telegram.
+    """
+
+    def __init__(self, limit: int = USERNAME_LIMIT) -> None:
+        self.limit = limit
+        self._ids: OrderedDict[str, str] = OrderedDict()
+
+    def learn(self, user: User | None) -> None:
+        """Remember `user`'s username, if they are a person and have one."""
+        if user is None or user.is_bot or not user.username:
+            return
+        key = user.username.lower()
+        self._ids.pop(key, None)
+        self._ids[key] = str(user.id)
+        while len(self._ids) > self.limit:
+            self._ids.popitem(last=False)
+
+    def resolve(self, mention: str) -> str | None:
+        """The user id behind `@username`, if that username was seen."""
+        return self._ids.get(mention.removeprefix("@").lower())
 
 
 def is_group(chat: Chat) -> bool:
@@ -145,25 +178,47 @@ def _without_names(text: str, entities: Sequence[MessageEntity]) -> str:
     return data.decode("utf-16-le", errors="replace")
 
 
-def _mentions(entities: Iterable[MessageEntity]) -> tuple[str, ...]:
-    """Ids of the people named by `text_mention` entities (users without a username)."""
+def _entity_text(text: str, entity: MessageEntity) -> str:
+    """The text an entity covers (offsets in UTF-16 code units)."""
+    data = text.encode("utf-16-le")
+    start = entity.offset * 2
+    return data[start : start + entity.length * 2].decode("utf-16-le", errors="replace")
+
+
+def _mentions(
+    text: str, entities: Iterable[MessageEntity], usernames: Usernames | None = None
+) -> tuple[str, ...]:
+    """Ids of the people named: `text_mention` entities, and `@username`s seen before."""
     found: dict[str, None] = {}
     for entity in entities:
         if entity.type == MessageEntity.TEXT_MENTION:
             user = _person(entity.user)
             if user is not None:
                 found[str(user.id)] = None
+        elif entity.type == MessageEntity.MENTION and usernames is not None:
+            member = usernames.resolve(_entity_text(text, entity))
+            if member is not None:
+                found[member] = None
     return tuple(found)
 
 
-def message_posted(message: Message) -> MessagePosted | None:
+def is_command(message: Message) -> bool:
+    """Whether `message` is a bot command: its text starts with a `bot_command` entity."""
+    return any(
+        entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0
+        for entity in message.entities
+    )
+
+
+def message_posted(message: Message, usernames: Usernames | None = None) -> MessagePosted | None:
     """A person's message in a group (text, caption, or media alone with empty text), else None.
 
     Media without a caption is kept with empty text, as the history importer keeps
-    it: posting a file or an image is activity too. Service messages are not posts.
+    it: posting a file or an image is activity too. Service messages and bot
+    commands are not posts.
     """
     user = _author(message)
-    if user is None:
+    if user is None or is_command(message):
         return None
     body = _body(message)
     if body is None:
@@ -185,7 +240,7 @@ def message_posted(message: Message) -> MessagePosted | None:
         ts=utc(message.date),
         reply_to=_reply_to(message),
         thread=_thread(message),
-        mentions=_mentions(entities),
+        mentions=_mentions(text, entities, usernames),
     )
 
 
@@ -195,7 +250,7 @@ def message_edited(message: Message) -> MessageEdited | None:
     Edits without text or caption (live locations, a caption removed) are skipped.
     """
     body = _body(message)
-    if _author(message) is None or body is None:
+    if _author(message) is None or body is None or is_command(message):
         return None
     chat = str(message.chat.id)
     return MessageEdited(
@@ -360,11 +415,27 @@ def membership_change(update: ChatMemberUpdated) -> MemberJoined | MemberLeft | 
     )
 
 
-def translate(update: Update) -> list[Event]:
-    """Every event in one update, in the order they happened; empty if none is stored."""
+def _learn(update: Update, usernames: Usernames) -> None:
+    """Note the usernames of the people an update shows."""
+    usernames.learn(update.effective_user)
+    if update.message is not None:
+        for user in update.message.new_chat_members:
+            usernames.learn(user)
+    if update.chat_member is not None:
+        usernames.learn(update.chat_member.new_chat_member.user)
+
+
+def translate(update: Update, usernames: Usernames | None = None) -> list[Event]:
+    """Every event in one update, in the order they happened; empty if none is stored.
+
+    With `usernames`, the people the update shows are remembered, and `@username`
+    mentions of people seen before become mentions.
+    """
+    if usernames is not None:
+        _learn(update, usernames)
     events: list[Event] = []
     if update.message is not None:
-        posted = message_posted(update.message)
+        posted = message_posted(update.message, usernames)
         if posted is not None:
             events.append(posted)
         events.extend(membership_messages(update.message))

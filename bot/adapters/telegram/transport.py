@@ -6,14 +6,19 @@ each message Telegram accepted, so a caller that catches an error knows how much
 the reply was already shown. Both the command handlers and `TelegramTransport` use it.
 
 `TelegramTransport.send` never raises for a platform refusal; it maps Telegram's
-errors to a `SendStatus`:
+errors to a `SendStatus` (docs/reliability.md has the reasoning):
 
 * `Forbidden` (the member never started the bot, blocked it, or deleted their
   account): `UNREACHABLE` for a direct message, `FAILED` for a chat (the bot was
   removed or may not post there);
 * `BadRequest` "chat not found": `UNREACHABLE` for a direct message, else `FAILED`;
-* `RetryAfter` (flood control): `RETRY` after the seconds Telegram asks for;
-* `TimedOut` and other `NetworkError`s: `RETRY`;
+* `RetryAfter` (flood control): `RATE_LIMITED` - the whole transport waits the
+  seconds Telegram asks for;
+* `TimedOut` / `NetworkError` raised before the request reached Telegram (the
+  connection could not be made, or no pooled connection was free): `RETRY`;
+* any other `TimedOut` or `NetworkError` (a read timeout, a dropped connection, a
+  5xx answer): `UNCERTAIN` - the message may have been delivered, so it is never
+  sent again;
 * anything else, including other `BadRequest`s: `FAILED`.
 
 A reply Telegram refuses after its first message was shown counts as `SENT`, with
@@ -28,6 +33,7 @@ import warnings
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import httpx
 from telegram import Bot, InputFile, Message, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
@@ -111,18 +117,29 @@ async def send_reply(
         )
 
 
-def classify(error: BaseException, kind: str) -> SendResult:
+def never_sent(error: BaseException) -> bool:
+    """Whether a network error surely happened before Telegram got the request.
+
+    PTB raises `TimedOut`/`NetworkError` from the httpx error: a connection that
+    could not be made or a pool with no free connection means nothing left Cohort.
+    """
+    cause = error.__cause__
+    return isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+def classify(error: BaseException, kind: str, requested: bool = True) -> SendResult:
     """The outcome of a delivery of `kind` ("dm" or "channel") that Telegram refused."""
     detail = describe_error(error)
     if isinstance(error, RetryAfter):
-        return SendResult(SendStatus.RETRY, retry_after=retry_seconds(error), error=detail)
+        return SendResult(SendStatus.RATE_LIMITED, retry_after=retry_seconds(error), error=detail)
     if dm_closed(error):
         status = SendStatus.UNREACHABLE if kind == "dm" else SendStatus.FAILED
         return SendResult(status, error=detail)
     if isinstance(error, BadRequest):  # a NetworkError subclass, but final
         return SendResult(SendStatus.FAILED, error=detail)
     if isinstance(error, NetworkError):  # TimedOut included
-        return SendResult(SendStatus.RETRY, error=detail)
+        unsent = not requested or never_sent(error)
+        return SendResult(SendStatus.RETRY if unsent else SendStatus.UNCERTAIN, error=detail)
     return SendResult(SendStatus.FAILED, error=detail)
 
 

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.core.delivery import owners
 from bot.core.delivery.policy import NO_CONSENT, QUIET, DeliveryPolicy, Verdict, zone
 from bot.core.links import tracking_url
 from bot.core.replies import (
@@ -68,6 +69,7 @@ class DigestReport:
     deferred: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     run_id: int | None = None
+    done: bool = False  # not claimed because the run was already built (else in progress)
 
 
 class DigestService:
@@ -147,10 +149,22 @@ class DigestService:
         now = self.context.clock()
         report = DigestReport(community=community.ref, period=period.isoformat())
         async with self.context.store.write() as conn:
+            existing = await runs.find(conn, JOB, str(community.id), period.isoformat())
+            # A run whose builder died on this host is taken over at once, not after STALE.
+            dead = existing is not None and owners.is_dead(existing.claimed_by)
             claimed = await runs.claim(
-                conn, JOB, str(community.id), period.isoformat(), self.instance, now, STALE
+                conn,
+                JOB,
+                str(community.id),
+                period.isoformat(),
+                self.instance,
+                now,
+                timedelta(0) if dead else STALE,
             )
         if claimed is None:
+            if existing is not None:
+                report.run_id = existing.id
+                report.done = existing.status == runs.DONE
             return report
         report.claimed, report.resumed, report.run_id = True, claimed.resumed, claimed.id
         if community.digest_channel:

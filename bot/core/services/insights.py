@@ -1,23 +1,34 @@
-"""`/insights` for moderators: the community at a glance, as text.
+"""`/insights` for moderators: the community at a glance, as text and one chart.
 
 Members and consent, the last week's activity, segments, the top helpers (only
-members who consent, by display name) and the last 30 days' recommendation funnel.
+members who consent, by display name) and the last 30 days' recommendation funnel,
+plus a chart of the last four weeks' messages per day and top topics, and a
+*Full report* button (`rp:`) that answers with the HTML report of `cohort report`
+as an attachment. Charts are drawn in a worker thread, off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import timedelta
 
 from bot.core.actors import Actor
-from bot.core.replies import Items, Paragraph, Reply, Style, Text
+from bot.core.replies import Button, File, Image, Items, Paragraph, Reply, Style, Text
 from bot.core.services.context import ServiceContext
+from bot.core.services.funnel import FunnelService
 from bot.i18n import segment_description, segment_name
 from bot.store import attribution as a
 from bot.store import engagement as q
-from bot.store import stats
+from bot.store import outbox, stats
+
+log = logging.getLogger(__name__)
 
 WEEK = timedelta(days=7)
 FUNNEL_WINDOW = timedelta(days=30)
+CHART_WINDOW = timedelta(days=28)
+REPORT_DAYS = 30
+REPORT_ACTION = "rp:"
 
 
 async def top_helpers(context: ServiceContext, community: q.CommunityInfo, n: int = 3) -> list[str]:
@@ -61,8 +72,9 @@ async def top_helpers(context: ServiceContext, community: q.CommunityInfo, n: in
 class InsightsService:
     """A moderator's summary of their community."""
 
-    def __init__(self, context: ServiceContext) -> None:
+    def __init__(self, context: ServiceContext, funnel: FunnelService) -> None:
         self.context = context
+        self.funnel = funnel
 
     async def summary(self, actor: Actor) -> Reply:
         """The community's numbers, privately, for moderators only."""
@@ -88,6 +100,7 @@ class InsightsService:
             )
             week = await stats.recent_activity(conn, community.id, now - WEEK)
             funnel = await a.funnel_counts(conn, now - FUNNEL_WINDOW, community.id)
+            uncertain = await outbox.uncertain_count(conn, community.id)
         blocks: list[Paragraph | Items] = [
             Paragraph.of(
                 t(
@@ -141,7 +154,76 @@ class InsightsService:
                     )
                 )
             )
+        if uncertain:
+            blocks.append(
+                Paragraph.of(
+                    t(
+                        "{count} messages may or may not have arrived (the platform did not "
+                        "confirm); Cohort does not resend them.",
+                        count=uncertain,
+                    )
+                )
+            )
         if model is None:
             blocks.append(Paragraph.of(t("No model trained yet: run `cohort train`.")))
         title = t("Insights: {community}", community=community.name or community.platform_id)
-        return Reply(tuple(blocks), title=title, private=True)
+        return Reply(
+            tuple(blocks),
+            title=title,
+            private=True,
+            image=await self._chart(actor, community),
+            buttons=((Button(t("Full report"), action=REPORT_ACTION),),),
+        )
+
+    async def _chart(self, actor: Actor, community: q.CommunityInfo) -> Image | None:
+        """The last four weeks' messages per day and top topics (None: nothing to draw)."""
+        from bot.report import charts
+        from bot.report.gather import snapshot
+
+        t = self.context.t(actor)
+        now = self.context.clock()
+        try:
+            data = await snapshot(self.context, community, now - CHART_WINDOW, now)
+            png = await asyncio.to_thread(charts.insights, data, t)
+        except Exception:
+            log.exception("the /insights chart failed; answering with text only")
+            return None
+        if png is None:
+            return None
+        return Image(
+            png,
+            "insights.png",
+            t("Messages per day and top topics of the last four weeks"),
+        )
+
+    async def full_report(self, actor: Actor) -> Reply:
+        """The community's HTML report of the last 30 days, as an attachment (moderators)."""
+        denied = await self.context.moderator_denial(actor, "insights report", "")
+        if denied is not None:
+            return denied
+        from bot.report.build import build_report
+
+        t = self.context.t(actor)
+        async with self.context.store.read() as conn:
+            community = await q.community(conn, actor.platform, actor.community or "")
+        if community is None:
+            return Reply((Paragraph.of(t("Cohort has seen no activity here yet.")),), private=True)
+        html = await build_report(
+            self.context,
+            self.funnel,
+            days=REPORT_DAYS,
+            locale=self.context.t(actor).locale,
+            communities=[community],
+        )
+        return Reply(
+            (
+                Paragraph.of(
+                    t(
+                        "The report of the last {days} days: open the file in a browser.",
+                        days=REPORT_DAYS,
+                    )
+                ),
+            ),
+            private=True,
+            file=File(html.encode("utf-8"), "cohort-report.html", "text/html"),
+        )

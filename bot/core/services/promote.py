@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -39,9 +40,18 @@ from bot.core.replies import (
     Text,
     reply_to_dict,
 )
+from bot.core.services.campaigns import POLL_SECONDS, CampaignReports
 from bot.core.services.context import ServiceContext
 from bot.errors import CohortError
-from bot.i18n import SUPPORTED_LOCALES, SegmentText, rule_segment_name, segment_name, translator
+from bot.i18n import (
+    DEFAULT_LOCALE,
+    SUPPORTED_LOCALES,
+    SegmentText,
+    Translator,
+    rule_segment_name,
+    segment_name,
+    translator,
+)
 from bot.store import engagement as q
 from bot.store import outbox
 from bot.store import schema as s
@@ -54,10 +64,36 @@ RULES = ("newcomers", "recently_inactive", "champions")
 MAX_SUGGESTIONS = 25  # Discord shows at most 25 autocomplete choices
 TOP_SIZES = (10, 50, 100)
 PROMPT_TTL = timedelta(minutes=30)
+STATUS = "status"  # `/promote status [campaign]`
+
+# (community, channel) platform ids -> the permissions the bot lacks to post there.
+ChannelCheck = Callable[[str, str], Awaitable[list[str]]]
 
 
 class PromotionError(CohortError, ValueError):
     """The promotion cannot be planned as asked (unknown course, audience, ...)."""
+
+    def text(self, t: Translator) -> str:
+        """What to tell the moderator with translator `t` (the English message unless given)."""
+        return str(self)
+
+
+class ChannelNotWritable(PromotionError):
+    """The bot lacks permissions to post in the channel (Discord's names of them)."""
+
+    def __init__(self, channel: str, missing: list[str]) -> None:
+        self.channel = channel
+        self.missing = tuple(missing)
+        super().__init__(self.text(translator(DEFAULT_LOCALE)))
+
+    def text(self, t: Translator) -> str:
+        """The refusal, naming the channel and the missing permissions, in `t`'s language."""
+        return t(
+            "Cohort cannot post in channel {channel}: missing permission {permissions}"
+            " (grant it to Cohort's role in the channel settings)",
+            channel=self.channel,
+            permissions=", ".join(self.missing),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +186,9 @@ class PromoteService:
         self.context = context
         settings = context.cohort.settings
         self.policy = DeliveryPolicy(settings.delivery, context.cohort.gate)
+        self.reports = CampaignReports(context)
+        # Per platform, set by the adapter that can see the bot's channel permissions.
+        self.channel_checks: dict[str, ChannelCheck] = {}
 
     # -- planning ----------------------------------------------------------------------
 
@@ -172,6 +211,7 @@ class PromoteService:
                 plan.channel_id = await q.channel_row(conn, community.id, audience.value)
                 if plan.channel_id is None:
                     raise PromotionError(f"unknown channel {audience.value!r} in {community.ref}")
+                await self._check_channel(community, audience.value)
                 document = await q.channel_document(conn, community.id, audience.value)
                 plan.channel_terms = [t for t, _ in Counter(tokenize(document)).most_common(3)]
                 plan.predicted_clicks = await self._expected_channel_clicks(conn)
@@ -184,6 +224,15 @@ class PromoteService:
         sendable = sum(1 for v in plan.verdicts.values() if v.sendable)
         plan.predicted_clicks = sendable * rate
         return plan
+
+    async def _check_channel(self, community: q.CommunityInfo, channel: str) -> None:
+        """Refuse a channel post the bot lacks the permissions for (when the adapter can tell)."""
+        check = self.channel_checks.get(community.platform)
+        if check is None:
+            return
+        missing = await check(community.platform_id, channel)
+        if missing:
+            raise ChannelNotWritable(channel, missing)
 
     async def _audience_ids(
         self, conn: Any, community: q.CommunityInfo, course: str, audience: Audience
@@ -358,7 +407,12 @@ class PromoteService:
         return out
 
     async def preview(self, actor: Actor, course: str, audience: str) -> Reply:
-        """A moderator's dry run, with Confirm/Cancel buttons (nothing is sent)."""
+        """A moderator's dry run, with Confirm/Cancel buttons (nothing is sent).
+
+        `/promote status [campaign]` reports what became of recent promotions instead.
+        """
+        if course.strip().casefold() == STATUS:
+            return await self.status(actor, audience.strip() or None)
         denied = await self.context.moderator_denial(actor, "promote", f"{course} {audience}")
         if denied is not None:
             return denied
@@ -366,7 +420,7 @@ class PromoteService:
         try:
             plan = await self.plan(await self._community(actor), course, Audience.parse(audience))
         except PromotionError as exc:
-            return Reply((Paragraph.of(str(exc)),), private=True)
+            return Reply((Paragraph.of(exc.text(t)),), private=True)
         async with self.context.store.write() as conn:
             member = await q.member(conn, actor.platform, actor.member)
             # The draft is this row's own id (not the newest row: another moderator's
@@ -416,6 +470,33 @@ class PromoteService:
         )
         return Reply(tuple(lines), title=plan.course["title"], buttons=(buttons,), private=True)
 
+    async def status(self, actor: Actor, campaign: str | None = None) -> Reply:
+        """What became of the community's recent promotions (or of `campaign`)."""
+        denied = await self.context.moderator_denial(actor, "promote", STATUS)
+        if denied is not None:
+            return denied
+        community = await self._community(actor)
+        statuses = await self.reports.recent(community, campaign)
+        return self.reports.reply(self.context.t(actor), statuses)
+
+    async def follow_up(
+        self, actor: Actor, draft: str, *, wait_at_most: float, poll: float = POLL_SECONDS
+    ) -> Reply | None:
+        """The real outcome of the promotion confirmed from preview `draft`, once finished.
+
+        Waits at most `wait_at_most` seconds (then reports what is still pending); None when
+        the draft sent nothing or the actor may not see it.
+        """
+        if not draft.isdigit() or actor.community is None:
+            return None
+        roles = self.context.cohort.settings.discord.moderator_roles
+        if not is_moderator(actor, roles):
+            return None
+        community = await self._community(actor)
+        return await self.reports.wait(
+            community, int(draft), self.context.t(actor), poll=poll, wait_at_most=wait_at_most
+        )
+
     async def confirm(self, actor: Actor, draft: str) -> Reply:
         """Send the promotion a preview described (only its author, within 30 minutes)."""
         denied = await self.context.moderator_denial(actor, "promote", f"draft {draft}")
@@ -452,7 +533,12 @@ class PromoteService:
         community = await self._community(actor)
         if row["community_id"] != community.id:  # previewed in another community
             return expired
-        plan = await self.plan(community, details["course"], Audience.parse(details["audience"]))
+        try:
+            plan = await self.plan(
+                community, details["course"], Audience.parse(details["audience"])
+            )
+        except PromotionError as exc:  # e.g. the bot lost a permission since the preview
+            return Reply((Paragraph.of(exc.text(t)),), private=True)
         return await self.send(plan, actor=actor)
 
     async def send(self, plan: Plan, *, actor: Actor | None = None) -> Reply:
@@ -489,9 +575,12 @@ class PromoteService:
                 },
             )
         log.info("promotion %s queued %d deliveries", plan.campaign, queued)
+        # Only queued: the dispatcher sends later; `/promote status` tells what happened.
         if plan.audience.kind == "channel":
-            return Reply((Paragraph.of(t("Posted in the channel.")),), private=True)
-        return Reply((Paragraph.of(t("Sent to {n} members.", n=queued)),), private=True)
+            text = t("Queued for the channel. /promote status shows when it is posted.")
+        else:
+            text = t("Queued for {n} members. /promote status shows what was sent.", n=queued)
+        return Reply((Paragraph.of(text),), private=True)
 
     # -- messages ----------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ class Services:
         )
         recommend = RecommendService(context)
         attribution = AttributionService(context)
+        funnel = FunnelService(context, attribution)
         return cls(
             context=context,
             consent=ConsentService(context),
@@ -64,8 +65,8 @@ class Services:
             promote=PromoteService(context),
             digest=DigestService(context, recommend, instance),
             attribution=attribution,
-            funnel=FunnelService(context, attribution),
+            funnel=funnel,
             privacy=PrivacyService(context),
             links=LinkService(context),
-            insights=InsightsService(context),
+            insights=InsightsService(context, funnel),
         )

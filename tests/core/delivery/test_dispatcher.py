@@ -7,15 +7,13 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from bot.app import Cohort
-from bot.core.delivery import dispatcher as dispatcher_module
-from bot.core.delivery.dispatcher import DEFERRED_HORIZON, LEASE, Dispatcher, RateLimiter
+from bot.core.delivery.dispatcher import DEFERRED_HORIZON, LEASE, Dispatcher
 from bot.core.delivery.transport import Delivery, FileTransport, SendResult, SendStatus
 from bot.core.replies import Paragraph, Reply, reply_to_dict
 from bot.core.services.suite import Services
@@ -279,32 +277,39 @@ async def test_default_backoff_doubles(services: Services, clock: Clock) -> None
     assert waits == [timedelta(seconds=30), timedelta(seconds=60), timedelta(seconds=120)]
 
 
-async def test_transport_exception_keeps_the_delivery(services: Services, clock: Clock) -> None:
-    """A transport that raises puts the row back for a retry; the next pass sends it."""
+async def test_transport_exception_makes_the_delivery_uncertain(services: Services) -> None:
+    """A transport that raises may have sent: the row is uncertain and never sent again."""
     await _setup(services.context.cohort)
     delivery = await _queue(services, "u1")
     transport = Recording(RuntimeError("socket closed"))
     dispatcher = Dispatcher(services.context, transport)
     report = await dispatcher.run_once()
-    assert report.retried == 1
+    assert report.uncertain == 1
     row = await _row(services, delivery)
-    assert (row.status, row.last_error) == ("pending", "RuntimeError: socket closed")
-    clock.advance(minutes=1)
-    assert (await dispatcher.run_once()).sent == 1
-    assert (await _row(services, delivery)).status == "sent"
-    assert [d.id for d in transport.sent] == [delivery, delivery]
+    assert (row.status, row.last_error) == ("uncertain", "RuntimeError: socket closed")
+    assert (await dispatcher.drain(deferred=True)).handled == 0
+    assert [d.id for d in transport.sent] == [delivery]
 
 
-async def test_expired_lease_becomes_uncertain_and_is_never_resent(
+async def _claim_as(
+    services: Services, holder: str, *, attempted: bool, via: str = "discord"
+) -> int:
+    """Claim the first due row as `holder` (another dispatcher), optionally attempting it."""
+    async with services.context.cohort.store.write() as conn:
+        [claimed] = await outbox.claim(conn, NOW, holder=holder, lease=LEASE, limit=1)
+        if attempted:
+            assert await outbox.mark_attempted(conn, claimed.id, holder, via, NOW)
+    return claimed.id
+
+
+async def test_expired_lease_of_an_attempted_send_becomes_uncertain_and_is_never_resent(
     services: Services, clock: Clock
 ) -> None:
-    """A claim whose sender died is left alone within the lease, then marked uncertain."""
+    """An attempted claim whose sender vanished is left alone within the lease, then uncertain."""
     cohort = services.context.cohort
     await _setup(cohort)
     delivery = await _queue(services, "u1")
-    async with cohort.store.write() as conn:  # a dispatcher claims it, then dies
-        [claimed] = await outbox.claim(conn, NOW, lease=LEASE, limit=10)
-    assert claimed.id == delivery
+    assert await _claim_as(services, "elsewhere:1:x", attempted=True) == delivery
     transport = Recording()
     dispatcher = Dispatcher(services.context, transport)
     clock.advance(minutes=4)
@@ -313,12 +318,49 @@ async def test_expired_lease_becomes_uncertain_and_is_never_resent(
     assert (await _row(services, delivery)).status == outbox.SENDING
     clock.advance(minutes=2)
     report = await dispatcher.run_once()
-    assert report.uncertain == 1 and report.handled == 0
+    assert report.uncertain == 1 and transport.sent == []
     clock.advance(days=1)
     assert (await dispatcher.drain(deferred=True)).handled == 0
     row = await _row(services, delivery)
-    assert row.status == outbox.UNCERTAIN and row.last_error
+    assert row.status == outbox.UNCERTAIN and "may have arrived" in row.last_error
     assert transport.sent == []
+
+
+async def test_expired_claim_never_attempted_is_sent_by_the_next_pass(
+    services: Services, clock: Clock
+) -> None:
+    """A claim whose sender vanished before the network call goes back to pending and is sent."""
+    await _setup(services.context.cohort)
+    delivery = await _queue(services, "u1")
+    await _claim_as(services, "elsewhere:1:x", attempted=False)
+    clock.advance(minutes=6)
+    transport = Recording()
+    report = await Dispatcher(services.context, transport).drain()
+    assert (report.released, report.sent, report.uncertain) == (1, 1, 0)
+    row = await _row(services, delivery)
+    assert (row.status, row.attempts) == (outbox.SENT, 1)
+    assert [d.id for d in transport.sent] == [delivery]
+
+
+async def test_claims_of_a_dead_process_are_recovered_at_once(services: Services) -> None:
+    """A holder whose pid is gone: unattempted claims are resent now, attempted ones uncertain."""
+    import sys
+
+    from bot.core.delivery import owners
+
+    await _setup(services.context.cohort)
+    first = await _queue(services, "u1", key="a")
+    second = await _queue(services, "u2", key="b")
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await child.wait()  # reaped: its pid no longer exists
+    dead = f"{owners.HOST}:{child.pid}:feed"
+    await _claim_as(services, dead, attempted=True)
+    await _claim_as(services, dead, attempted=False)
+    transport = Recording()
+    report = await Dispatcher(services.context, transport).drain()
+    assert (report.uncertain, report.released, report.sent) == (1, 1, 1)
+    assert [d.id for d in transport.sent] == [second]
+    assert (await _row(services, first)).status == outbox.UNCERTAIN
 
 
 async def test_deferred_drain_includes_deliveries_waiting_for_quiet_hours(
@@ -362,51 +404,24 @@ async def test_drain_only_takes_the_campaign_asked_for(services: Services) -> No
     assert (await _row(services, theirs)).status == outbox.PENDING
 
 
-# -- the send rate, measured with a fake clock -----------------------------------------------
+# -- the send rate -------------------------------------------------------------------------
 
 
-class FakeTime:
-    """A monotonic clock that only moves when the code under test sleeps (or we say so)."""
+class Counting:
+    """A limiter that lets everything through and counts the permits asked for."""
 
     def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
+        self.acquired = 0
 
-    def monotonic(self) -> float:
-        """The fake monotonic time."""
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        """Record the sleep and move time forward by it."""
-        self.sleeps.append(seconds)
-        self.now += seconds
+    async def acquire(self) -> None:
+        """Count one permit."""
+        self.acquired += 1
 
 
-@pytest.fixture
-def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
-    """The dispatcher's `time.monotonic` and `asyncio.sleep`, replaced by a fake clock."""
-    fake = FakeTime()
-    monkeypatch.setattr(dispatcher_module, "time", SimpleNamespace(monotonic=fake.monotonic))
-    monkeypatch.setattr(dispatcher_module, "asyncio", SimpleNamespace(sleep=fake.sleep))
-    return fake
-
-
-async def test_rate_limiter_spaces_sends_evenly(fake_time: FakeTime) -> None:
-    """At 4 per second: the first send goes at once, each next one 0.25 s after the last."""
-    limiter = RateLimiter(4.0)
-    for _ in range(5):
-        await limiter.wait()
-    assert fake_time.sleeps == [0.25] * 4
-    fake_time.now += 10  # idle time is not saved up as a burst
-    await limiter.wait()
-    await limiter.wait()
-    assert fake_time.sleeps == [0.25] * 5
-
-
-async def test_dispatcher_respects_the_global_send_rate(
-    cohort_with: MakeCohort, clock: Clock, tmp_path: Path, fake_time: FakeTime
+async def test_every_send_takes_a_permit_of_the_global_rate(
+    cohort_with: MakeCohort, clock: Clock, tmp_path: Path
 ) -> None:
-    """send_rate 2: four deliveries on two platforms take three half-second waits."""
+    """send_rate 2: one limiter for all platforms, one permit every half second, one per send."""
     cohort = await cohort_with(delivery={"send_rate": 2.0})
     services = build_services(cohort, clock, tmp_path / "artifacts")
     await _setup(cohort)
@@ -415,11 +430,12 @@ async def test_dispatcher_respects_the_global_send_rate(
     await _queue(services, "t1", platform="telegram", community="-100", key="c")
     await _queue(services, "u1", key="d")
     transport = Recording()
-    report = await Dispatcher(
-        services.context, {"discord": transport, "telegram": transport}
-    ).drain()
-    assert report.sent == 4
-    assert fake_time.sleeps == [0.5, 0.5, 0.5]
+    dispatcher = Dispatcher(services.context, {"discord": transport, "telegram": transport})
+    assert (dispatcher.limiter.max_rate, dispatcher.limiter.time_period) == (1, 0.5)
+    counting = Counting()
+    dispatcher.limiter = counting  # type: ignore[assignment]
+    report = await dispatcher.drain()
+    assert report.sent == 4 and counting.acquired == 4
 
 
 # -- several dispatchers -------------------------------------------------------------------
@@ -435,8 +451,10 @@ async def test_concurrent_claims_on_postgresql_skip_locked_rows(services: Servic
     for n in range(6):
         await _queue(services, "u1" if n % 2 else "u2", key=f"k{n}")
     async with cohort.store.write() as first, cohort.store.write() as second:
-        mine = await outbox.claim(first, NOW, lease=LEASE, limit=4)
-        theirs = await asyncio.wait_for(outbox.claim(second, NOW, lease=LEASE, limit=4), 10)
+        mine = await outbox.claim(first, NOW, holder="a", lease=LEASE, limit=4)
+        theirs = await asyncio.wait_for(
+            outbox.claim(second, NOW, holder="b", lease=LEASE, limit=4), 10
+        )
     assert len(mine) == 4 and len(theirs) == 2
     assert not {c.id for c in mine} & {c.id for c in theirs}
 
@@ -520,3 +538,165 @@ async def test_dispatcher_through_file_transport(services: Services, tmp_path: P
     transport.close()
     lines = [json.loads(line) for line in (tmp_path / "d.jsonl").read_text().splitlines()]
     assert sorted(line["to"] for line in lines) == ["discord:u1", "discord:u2"]
+
+
+# -- delivery semantics: rate limits, uncertain outcomes, stops, crashes ----------------------
+
+
+async def test_rate_limit_pauses_the_whole_transport_then_resumes(
+    cohort_with: MakeCohort, clock: Clock, tmp_path: Path
+) -> None:
+    """A 429 on one DM holds every Discord send for the time asked; Telegram goes on."""
+    cohort = await cohort_with(delivery={"send_rate": 2.0})
+    services = build_services(cohort, clock, tmp_path / "artifacts")
+    await _setup(cohort)
+    limited = await _queue(services, "u1", key="a")
+    held = await _queue(services, "u2", key="b")
+    other = await _queue(services, "t1", platform="telegram", community="-100", key="c")
+    discord = Recording(SendResult(SendStatus.RATE_LIMITED, 30.0, "429"))
+    telegram = Recording()
+    dispatcher = Dispatcher(
+        services.context, {"discord": discord, "telegram": telegram}, in_flight=1
+    )
+    report = await dispatcher.drain()
+    assert [d.id for d in discord.sent] == [limited] and [d.id for d in telegram.sent] == [other]
+    for delivery in (limited, held):
+        row = await _row(services, delivery)
+        assert (row.status, row.attempts) == (outbox.PENDING, 0)
+    assert (await _row(services, limited)).next_attempt_at == NOW + timedelta(seconds=30)
+    assert report.rate_limited == 1 and report.sent == 1
+    clock.advance(seconds=29)
+    assert (await dispatcher.drain()).handled == 0 and len(discord.sent) == 1  # still paused
+    clock.advance(seconds=1)
+    assert (await dispatcher.drain()).sent == 2
+    assert sorted(d.id for d in discord.sent) == [limited, limited, held]
+
+
+async def test_opening_dms_too_fast_slows_the_campaign_and_marks_nobody_unreachable(
+    services: Services, clock: Clock
+) -> None:
+    """Discord's 40003: the transport pauses, then sends at half the rate; no one unreachable."""
+    cohort = services.context.cohort
+    await _setup(cohort)
+    first = await _queue(services, "u1", key="a")
+    transport = Recording(SendResult(SendStatus.RATE_LIMITED, None, "40003", slow_down=True))
+    dispatcher = Dispatcher(services.context, {"discord": transport})
+    report = await dispatcher.drain()
+    assert report.rate_limited == 1 and report.unreachable == 0
+    lane = dispatcher.lanes["discord"]
+    assert lane.rate == dispatcher.rate / 2 and lane.limiter is not None
+    assert lane.paused_until == NOW + timedelta(seconds=60)
+    clock.advance(seconds=60)
+    assert (await dispatcher.drain()).sent == 1
+    row = await _row(services, first)
+    assert (row.status, row.attempts) == (outbox.SENT, 1)
+    async with cohort.store.read() as conn:
+        member = await q.member(conn, "discord", "u1")
+    assert member is not None and member.dm_unreachable_at is None
+
+
+async def test_uncertain_outcome_is_never_retried(services: Services, clock: Clock) -> None:
+    """TimedOut after the request went out: uncertain, counted, and never sent again."""
+    await _setup(services.context.cohort)
+    await _queue(services, "u1")
+    transport = Recording(SendResult(SendStatus.UNCERTAIN, None, "TimedOut: read timeout"))
+    dispatcher = Dispatcher(services.context, transport)
+    assert (await dispatcher.drain()).uncertain == 1
+    clock.advance(days=1)
+    assert (await dispatcher.drain(deferred=True)).handled == 0
+    assert len(transport.sent) == 1
+    async with services.context.store.read() as conn:
+        assert (await outbox.counts(conn))[outbox.UNCERTAIN] == 1
+
+
+class Slow(Recording):
+    """A transport whose sends to one recipient hang until released."""
+
+    def __init__(self, stuck: str) -> None:
+        super().__init__()
+        self.stuck = stuck
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def send(self, delivery: Delivery) -> SendResult:
+        """Hang on the stuck recipient, answer the rest at once."""
+        if delivery.recipient == self.stuck:
+            self.started.set()
+            await self.release.wait()
+        return await super().send(delivery)
+
+
+async def test_a_slow_send_does_not_hold_the_others(
+    cohort_with: MakeCohort, clock: Clock, tmp_path: Path
+) -> None:
+    """One send stuck in a platform's retries: the other deliveries go out meanwhile."""
+    cohort = await cohort_with(delivery={"send_rate": 100.0})
+    services = build_services(cohort, clock, tmp_path / "artifacts")
+    await _setup(cohort)
+    await _queue(services, "u1", key="stuck")
+    others = [await _queue(services, "u2", key=f"k{n}") for n in range(5)]
+    transport = Slow("u1")
+    draining = asyncio.create_task(Dispatcher(services.context, transport).drain())
+    await transport.started.wait()
+    for _ in range(500):  # polling what the fake recorded
+        if len(transport.sent) == len(others):
+            break
+        await asyncio.sleep(0.01)
+    assert [d.id for d in transport.sent] == others  # all sent while u1's send hangs
+    transport.release.set()
+    assert (await draining).sent == 6
+
+
+async def test_stop_finishes_the_send_in_flight_and_gives_back_every_other_claim(
+    cohort_with: MakeCohort, clock: Clock, tmp_path: Path
+) -> None:
+    """stop(): the send under way completes and is recorded; claimed, unsent rows are pending."""
+    cohort = await cohort_with(delivery={"send_rate": 100.0})
+    services = build_services(cohort, clock, tmp_path / "artifacts")
+    await _setup(cohort)
+    stuck = await _queue(services, "u1", key="stuck")
+    waiting = [await _queue(services, "u1", key=f"w{n}") for n in range(4)]  # same member
+    transport = Slow("u1")
+    dispatcher = Dispatcher(services.context, transport, in_flight=5)
+    draining = asyncio.create_task(dispatcher.drain())
+    await transport.started.wait()
+    dispatcher.stop()
+    transport.release.set()
+    report = await draining
+    assert report.sent == 1 and report.released == 4
+    assert [d.id for d in transport.sent] == [stuck]
+    assert (await _row(services, stuck)).status == outbox.SENT
+    for delivery in waiting:
+        row = await _row(services, delivery)
+        assert (row.status, row.attempts, row.claimed_by) == (outbox.PENDING, 0, None)
+
+
+async def test_file_transport_settles_a_crashed_writers_attempts_from_its_file(
+    services: Services, clock: Clock, tmp_path: Path
+) -> None:
+    """After a crash: a delivery whose line is in the file is sent, one without is rewritten."""
+    await _setup(services.context.cohort)
+    written = await _queue(services, "u1", key="a")
+    lost = await _queue(services, "u2", key="b")
+    path = tmp_path / "d.jsonl"
+    transport = FileTransport(path)
+    dead = "elsewhere:1:x"
+    via = transport.via
+    async with services.context.store.write() as conn:
+        claimed = await outbox.claim(conn, NOW, holder=dead, lease=LEASE, limit=2)
+        for item in claimed:
+            assert await outbox.mark_attempted(conn, item.id, dead, via, NOW)
+    crashed = FileTransport(path)  # the dead writer got one line out, and half of another
+    await crashed.send(Delivery(written, "dm", "promotion", "discord", "u1", "g1", Reply()))
+    crashed.close()
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(f'{{"delivery": {lost}, "kind": "d')
+    clock.advance(minutes=6)  # the dead writer's lease ran out
+    dispatcher = Dispatcher(services.context, transport)
+    report = await dispatcher.drain(deferred=True)
+    transport.close()
+    assert (report.sent, report.uncertain) == (2, 0)  # one confirmed from the file, one sent
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert sorted(line["delivery"] for line in lines) == [written, lost]
+    assert (await _row(services, written)).status == outbox.SENT
+    assert (await _row(services, lost)).status == outbox.SENT

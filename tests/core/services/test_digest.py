@@ -253,7 +253,10 @@ async def test_interrupted_digest_resumes_after_stale_and_queues_only_the_rest(
 
     # A sender took one of the queued DMs and died mid-send: it must never be resent.
     async with services.context.store.write() as conn:
-        [lost] = await outbox.claim(conn, clock.now, lease=LEASE, limit=1, run_id=run.id)
+        [lost] = await outbox.claim(
+            conn, clock.now, holder="dead:1:x", lease=LEASE, limit=1, run_id=run.id
+        )
+        assert await outbox.mark_attempted(conn, lost.id, "dead:1:x", "discord", clock.now)
 
     counting = Counting(services)
     fresh = DigestService(services.context, counting, instance="fresh")

@@ -226,7 +226,10 @@ async def test_confirm_queues_each_member_once_and_is_audited(
     clock.now = NOW + timedelta(hours=2)  # 23:00 in Tokyo
     draft = _draft(await services.promote.preview(MOD, "rust-101", "opted-in"))
     reply = await services.promote.confirm(MOD, draft)
-    assert _text(reply) == "Sent to 4 members." and reply.private
+    assert (
+        _text(reply) == "Queued for 4 members. /promote status shows what was sent."
+        and reply.private
+    )
     promotions = await _promotions(services)
     u4 = await _member(services, "u4")
     assert len(promotions) == 4 and {p[1] for p in promotions} == {"dm"}
@@ -238,7 +241,7 @@ async def test_confirm_queues_each_member_once_and_is_audited(
     assert u5.id not in deferred  # profiling consent only: never a DM
 
     again = await services.promote.confirm(MOD, draft)
-    assert _text(again) == "Sent to 0 members."
+    assert _text(again) == "Queued for 0 members. /promote status shows what was sent."
     clock.advance(minutes=5)
     draft2 = _draft(await services.promote.preview(MOD, "rust-101", "opted-in"))
     await services.promote.confirm(MOD, draft2)
@@ -274,7 +277,10 @@ async def test_confirm_by_someone_else_or_too_late_has_expired(
     clock.advance(minutes=1)
     fresh = _draft(await services.promote.preview(MOD, "rust-101", "opted-in"))
     clock.advance(minutes=30)
-    assert _text(await services.promote.confirm(MOD, fresh)) == "Sent to 4 members."
+    assert (
+        _text(await services.promote.confirm(MOD, fresh))
+        == "Queued for 4 members. /promote status shows what was sent."
+    )
 
 
 async def test_a_draft_from_another_community_cannot_be_confirmed(services: Services) -> None:
@@ -311,7 +317,10 @@ async def test_channel_audience_posts_once_framed_by_the_channel_topics(
         "blocked_cooldown": 0,
     }
     draft = _draft(await services.promote.preview(MOD, "rust-async", "channel:c1"))
-    assert _text(await services.promote.confirm(MOD, draft)) == "Posted in the channel."
+    assert (
+        _text(await services.promote.confirm(MOD, draft))
+        == "Queued for the channel. /promote status shows when it is posted."
+    )
     await services.promote.confirm(MOD, draft)
     [post] = await _promotions(services)
     assert post[0] is None and post[1] == "channel"
@@ -342,7 +351,10 @@ async def test_segment_and_top_audiences_use_the_model_and_still_need_consent(
     models = bundle.communities[place.ref]
     assert models.segments is not None
     segment = models.segments.describe()[0]
-    in_segment = {int(m) for m, seg in models.segments.assignments().items() if seg == segment.id}
+    left = await _left(services, generated)
+    in_segment = {
+        int(m) for m, seg in models.segments.assignments().items() if seg == segment.id
+    } - left
     async with cohort.store.read() as conn:
         dm_ok = set(await q.dm_audience(conn, place.id))
 
@@ -353,7 +365,7 @@ async def test_segment_and_top_audiences_use_the_model_and_still_need_consent(
         assert blocked == in_segment - dm_ok
         assert plan.counts().get("blocked_no_consent", 0) == len(in_segment - dm_ok)
     rule = await services.promote.plan(place, "rust-async", Audience("segment", "champions"))
-    assert {m.id for m in rule.members} == {int(m) for m in models.rules["champions"]}
+    assert {m.id for m in rule.members} == {int(m) for m in models.rules["champions"]} - left
     with pytest.raises(PromotionError, match="unknown segment 'nobody'"):
         await services.promote.plan(place, "rust-async", Audience("segment", "nobody"))
 
@@ -417,13 +429,22 @@ async def test_segment_labels_are_in_the_moderators_language(
     for segment in described:
         label = labels[f"segment:{segment.id}"]
         assert segment_name(t, segment) in label and segment.name not in label
-        members = {int(m) for m, seg in models.segments.assignments().items() if seg == segment.id}
+        members = {
+            int(m) for m, seg in models.segments.assignments().items() if seg == segment.id
+        } - await _left(services, generated)
         for name in (segment_name(t, segment), segment.name):
             plan = await services.promote.plan(place, "rust-async", Audience("segment", name))
             assert {m.id for m in plan.members} == members
     english = Actor("discord", "boss", "Boss", generated.id, None, "en", is_admin=True)
     labels = {o.value: o.label for o in await services.promote.suggest(english, "audience", "")}
     assert all(segment.name in labels[f"segment:{segment.id}"] for segment in described)
+
+
+async def _left(services: Services, generated: Any) -> set[int]:
+    """Row ids of the synthetic members who left the community (no longer targeted)."""
+    async with services.context.store.read() as conn:
+        found = [await q.member(conn, "discord", m.id) for m in generated.members if m.left]
+    return {member.id for member in found if member is not None}
 
 
 async def _by_id(services: Services, ids: list[int]) -> dict[int, q.MemberInfo]:
@@ -478,7 +499,7 @@ async def test_operator_send_without_actor_is_audited_as_operator(services: Serv
     await _community(services)
     plan = await services.promote.plan(await _g1(services), "rust-101", Audience("opted-in"))
     reply = await services.promote.send(plan)
-    assert _text(reply) == "Sent to 4 members."
+    assert _text(reply) == "Queued for 4 members. /promote status shows what was sent."
     [(action, outcome, details)] = await _audit(services)
     assert (action, outcome, details["by"], details["queued"]) == (
         "promote.send",
