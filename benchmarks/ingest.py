@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import Cohort  # noqa: E402
 from bot.config import load_settings  # noqa: E402
-from bot.core.events import ConsentChanged, Event, MessagePosted  # noqa: E402
 from bot.demo.synthetic import ANSWERS_EN, INTERESTS, QUESTIONS_EN  # noqa: E402
+from bot.domain.events import ConsentChanged, Event, MessagePosted  # noqa: E402
 from bot.store.engine import SQLITE_PRAGMAS  # noqa: E402
 
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

@@ -75,8 +75,8 @@ class Run:
 def write_events(path: Path, count: int, members: int, seed: int = 1) -> None:
     """Consents for every member, then `count` messages with unique ids, as JSONL."""
     sys.path.insert(0, str(ROOT))
-    from bot.core.codec import encode
-    from bot.core.events import ConsentChanged, MessagePosted
+    from bot.domain.codec import encode
+    from bot.domain.events import ConsentChanged, MessagePosted
 
     rng = random.Random(seed)
     with path.open("w", encoding="utf-8") as out:

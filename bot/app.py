@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection
 
 from bot.config import Settings
-from bot.core.consent import ConsentGate
 from bot.core.pipeline import IngestPipeline
+from bot.domain.consent import ConsentGate
 from bot.store.consents import load_consents, load_erasures, reload_gate
 from bot.store.store import Store
 from bot.store.writer import EventWriter

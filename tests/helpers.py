@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.app import Cohort
 from bot.core.delivery.transport import Delivery, SendResult, SendStatus
-from bot.core.events import (
+from bot.domain.events import (
     ConsentChanged,
     MemberJoined,
     MessagePosted,

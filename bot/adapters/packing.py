@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from bot.core.replies import Link, Paragraph, Reply, Span, Style, Text
+from bot.domain.replies import Link, Paragraph, Reply, Span, Style, Text
 
 log = logging.getLogger(__name__)
 

@@ -347,7 +347,7 @@ def digest_schedule(
 
         from apscheduler.triggers.cron import CronTrigger
 
-        from bot.core.events import MAX_ID
+        from bot.domain.events import MAX_ID
         from bot.errors import CohortError
         from bot.i18n import SUPPORTED_LOCALES, normalize_locale
         from bot.store import engagement as q

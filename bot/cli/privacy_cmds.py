@@ -28,7 +28,7 @@ def export(
     ] = None,
 ) -> None:
     """Everything held about a member (and linked identities), as JSON."""
-    from bot.core.refs import parse_member_ref
+    from bot.domain.refs import parse_member_ref
     from bot.errors import CohortError
 
     config = runtime.settings(ctx)
@@ -65,7 +65,7 @@ def forget(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Erase a member and linked identities: rows, traces, model artifacts."""
-    from bot.core.refs import parse_member_ref
+    from bot.domain.refs import parse_member_ref
     from bot.errors import CohortError
 
     config = runtime.settings(ctx)

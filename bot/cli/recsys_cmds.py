@@ -208,7 +208,7 @@ def recommend(
     as_json: JsonOption = False,
 ) -> None:
     """Course picks for one member, or for everyone with --all (one JSON line each)."""
-    from bot.core.refs import parse_member_ref
+    from bot.domain.refs import parse_member_ref
     from bot.errors import MemberRefInvalid
 
     config = runtime.settings(ctx)

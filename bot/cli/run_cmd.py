@@ -90,8 +90,8 @@ def run(
     async def go() -> None:
         from bot.core.commands import Commands
         from bot.core.delivery.transport import FileTransport
-        from bot.core.events import PLATFORMS
         from bot.core.services.suite import Services
+        from bot.domain.events import PLATFORMS
         from bot.serve import build_adapters, serve, transports_of
         from bot.store.instance_lock import single_instance
 

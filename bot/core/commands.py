@@ -24,10 +24,10 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from bot.core.actors import Actor
-from bot.core.replies import Paragraph, Reply, Suggestion
 from bot.core.services.consent import UnknownCommunity
 from bot.core.services.suite import Services
+from bot.domain.actors import Actor
+from bot.domain.replies import Paragraph, Reply, Suggestion
 from bot.errors import CohortError
 from bot.store import engagement as q
 

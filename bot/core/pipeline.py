@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from bot.core.events import Event
+from bot.domain.events import Event
 from bot.store.store import Store
 from bot.store.writer import EventWriter, WriteResult
 

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from bot.core.events import Event
 from bot.core.pipeline import IngestPipeline
+from bot.domain.events import Event
 
 # How many events between pacing checks (sleeping per event would cost more than it paces).
 PACE_EVERY = 50

@@ -27,10 +27,10 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.core.actors import Actor
 from bot.core.commands import Commands
-from bot.core.replies import Items, Reply, Text
 from bot.demo import synthetic
+from bot.domain.actors import Actor
+from bot.domain.replies import Items, Reply, Text
 
 log = logging.getLogger(__name__)
 

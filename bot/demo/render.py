@@ -18,7 +18,7 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.text import Text
 
-from bot.core.replies import Reply
+from bot.domain.replies import Reply
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.core.events import (
+from bot.domain.events import (
     ConsentChanged,
     Event,
     MemberJoined,
@@ -662,7 +662,7 @@ def events(community: Community, *, include_purchases: bool = True) -> Iterator[
 
 def write_jsonl(path: Path, stream: Iterator[Event]) -> int:
     """Write events as Cohort JSONL; returns the number of lines."""
-    from bot.core.codec import encode
+    from bot.domain.codec import encode
 
     lines = 0
     with path.open("w", encoding="utf-8") as handle:

@@ -15,15 +15,15 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.core.actors import Actor
 from bot.core.commands import Commands
-from bot.core.consent import ConsentGate
 from bot.core.delivery.dispatcher import Dispatcher
 from bot.core.delivery.transport import Delivery, FileTransport, SendResult
-from bot.core.replies import Reply
 from bot.core.services.recommend import holdout_key, in_holdout
 from bot.core.services.suite import Services
 from bot.demo import synthetic
+from bot.domain.actors import Actor
+from bot.domain.consent import ConsentGate
+from bot.domain.replies import Reply
 from bot.store import engagement as q
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from ijson.common import JSONError
 from sqlalchemy.engine import Connection
 
 from bot.app import Cohort
-from bot.core.events import Event
+from bot.domain.events import Event
 from bot.errors import CohortError, InputFileError
 from bot.store.writer import WriteResult
 

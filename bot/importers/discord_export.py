@@ -11,7 +11,7 @@ Ids follow the live Discord adapter: community = guild id; channel = channel id,
 for a thread export the parent channel (`categoryId`) with `thread` = the thread's id;
 member = author id, named by nickname or else user name.
 
-Mentions are stored as the placeholder `@user` (see `bot.core.text`), whether the
+Mentions are stored as the placeholder `@user` (see `bot.domain.text`), whether the
 export kept Discord's markup (`<@id>`) or, as DCE does by default, wrote the mentioned
 person's display name (`@Carol K.`): the names of the users in `mentions` are replaced,
 so people's names never become words of the text (and topics).
@@ -53,8 +53,8 @@ from typing import IO, Any, Final
 
 import ijson
 
-from bot.core.events import Event, MemberJoined, MessageEdited, MessagePosted, ReactionsCounted
-from bot.core.text import custom_emoji, scrub_platform_markup
+from bot.domain.events import Event, MemberJoined, MessageEdited, MessagePosted, ReactionsCounted
+from bot.domain.text import custom_emoji, scrub_platform_markup
 from bot.errors import EventInvalid, InputFileError
 from bot.importers.base import ParseStats
 from bot.importers.json_stream import build, drain, skip

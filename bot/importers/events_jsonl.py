@@ -7,8 +7,8 @@ from typing import IO
 
 import orjson
 
-from bot.core.codec import decode
-from bot.core.events import ButtonPressed, Event, PurchaseMade
+from bot.domain.codec import decode
+from bot.domain.events import ButtonPressed, Event, PurchaseMade
 from bot.errors import EventInvalid, InputFileError
 from bot.importers.base import Parser, ParseStats
 

@@ -12,8 +12,8 @@ from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from typing import IO
 
-from bot.core.events import Event, PurchaseMade
-from bot.core.refs import parse_member_ref
+from bot.domain.events import Event, PurchaseMade
+from bot.domain.refs import parse_member_ref
 from bot.errors import EventInvalid, InputFileError, MemberRefInvalid
 from bot.importers.base import Parser, ParseStats, csv_rows
 

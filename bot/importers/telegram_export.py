@@ -25,7 +25,7 @@ a reply to a topic message inherits its topic.
 when present, else `date` is taken as UTC and counted as "timestamps without zone".
 
 A mention (`@username`, or a `mention_name` entity: a name linked to a user id) is
-stored as the placeholder `@user`, as Discord mentions are (`bot.core.text`): who was
+stored as the placeholder `@user`, as Discord mentions are (`bot.domain.text`): who was
 mentioned is kept in `mentions` when the export names their id, and people's names
 never become words of the text, so they are never taken for topics.
 """
@@ -40,7 +40,7 @@ from typing import IO, Any, Final
 
 import ijson
 
-from bot.core.events import (
+from bot.domain.events import (
     Event,
     MemberJoined,
     MemberLeft,
@@ -48,7 +48,7 @@ from bot.core.events import (
     MessagePosted,
     ReactionsCounted,
 )
-from bot.core.text import custom_emoji
+from bot.domain.text import custom_emoji
 from bot.errors import EventInvalid, InputFileError
 from bot.importers.base import ParseStats
 from bot.importers.json_stream import Events, build, drain, skip

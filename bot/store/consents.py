@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.consent import ConsentGate, Hasher
+from bot.domain.consent import ConsentGate, Hasher
 from bot.store import schema as s
 
 ConsentRow = tuple[str, str, str, bool | None, bool | None, datetime | None]

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.replies import reply_from_dict
+from bot.domain.replies import reply_from_dict
 from bot.store import schema as s
 
 

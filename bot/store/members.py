@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.refs import MemberRef
+from bot.domain.refs import MemberRef
 from bot.store import schema as s
 
 

@@ -36,8 +36,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from bot.core.consent import Consent, ConsentGate
-from bot.core.events import (
+from bot.domain.consent import Consent, ConsentGate
+from bot.domain.events import (
     ButtonPressed,
     CommunityEvent,
     ConsentChanged,

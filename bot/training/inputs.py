@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from bot.core.consent import ConsentGate
+from bot.domain.consent import ConsentGate
 from bot.store import training as q
 from bot.store.courses import Course, list_courses
 from bot.store.store import Store

@@ -32,9 +32,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.events import MAX_ID, PurchaseMade
 from bot.core.links import with_utm
-from bot.core.refs import parse_member_ref
+from bot.domain.events import MAX_ID, PurchaseMade
+from bot.domain.refs import parse_member_ref
 from bot.errors import EventInvalid, MemberRefInvalid
 from bot.store import schema as s
 from bot.store.members import members_by_id

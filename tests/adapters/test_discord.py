@@ -24,7 +24,7 @@ import pytest
 from discord.utils import snowflake_time
 
 from bot.adapters.discord import CohortDiscordClient, DiscordAdapter, cohort_intents, translate
-from bot.core.events import (
+from bot.domain.events import (
     Event,
     MemberJoined,
     MemberLeft,

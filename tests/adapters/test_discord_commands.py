@@ -30,10 +30,10 @@ from bot.adapters.discord.commands import (
 )
 from bot.adapters.discord.transport import outgoing
 from bot.app import Cohort
-from bot.core.actors import Actor
 from bot.core.commands import COMMANDS, ArgValue, Commands
-from bot.core.replies import Button, Paragraph, Reply
 from bot.core.services.suite import Services
+from bot.domain.actors import Actor
+from bot.domain.replies import Button, Paragraph, Reply
 from bot.i18n import Translator, translator
 from bot.store import schema as s
 from tests.adapters import discord_payloads as p

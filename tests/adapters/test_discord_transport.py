@@ -19,7 +19,7 @@ import pytest
 from bot.adapters.discord import CohortDiscordClient, DiscordTransport
 from bot.adapters.discord.transport import classify, outgoing
 from bot.core.delivery.transport import Delivery, SendResult, SendStatus
-from bot.core.replies import Button, File, Image, Paragraph, Reply
+from bot.domain.replies import Button, File, Image, Paragraph, Reply
 from tests.adapters import discord_payloads as p
 from tests.adapters.discord_fakes import GOOD_TOKEN, FakeDiscord, custom_ids, http_error, settle
 

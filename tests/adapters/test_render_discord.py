@@ -20,7 +20,7 @@ from bot.adapters.discord.render import (
     render,
     render_spans,
 )
-from bot.core.replies import (
+from bot.domain.replies import (
     Button,
     ButtonStyle,
     Image,

@@ -24,7 +24,17 @@ from bot.adapters.telegram.render import (
     render,
     render_spans,
 )
-from bot.core.replies import Button, ButtonStyle, Image, Items, Link, Paragraph, Reply, Style, Text
+from bot.domain.replies import (
+    Button,
+    ButtonStyle,
+    Image,
+    Items,
+    Link,
+    Paragraph,
+    Reply,
+    Style,
+    Text,
+)
 from tests.adapters import telegram_payloads as tg
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32

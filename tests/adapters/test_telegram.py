@@ -16,7 +16,7 @@ from telegram.error import InvalidToken
 
 from bot.adapters.telegram import TelegramAdapter
 from bot.adapters.telegram.app import ALLOWED_UPDATES
-from bot.core.events import (
+from bot.domain.events import (
     Event,
     MemberJoined,
     MemberLeft,

@@ -21,8 +21,8 @@ from bot.adapters.telegram.commands import TelegramCommands, parse_args, usage
 from bot.app import Cohort
 from bot.core.commands import BY_NAME, COMMANDS, Commands
 from bot.core.delivery.dispatcher import Dispatcher
-from bot.core.events import Event, MessagePosted
 from bot.core.services.suite import Services
+from bot.domain.events import Event, MessagePosted
 from bot.i18n import translator
 from bot.importers.courses import read_catalog
 from bot.store import engagement as q

@@ -21,9 +21,9 @@ from bot.adapters.telegram.receiving import Webhook
 from bot.app import Cohort
 from bot.config import TelegramSettings
 from bot.core.commands import Commands
-from bot.core.events import Event, MessagePosted
-from bot.core.replies import Reply
 from bot.core.services.suite import Services
+from bot.domain.events import Event, MessagePosted
+from bot.domain.replies import Reply
 from tests.adapters import telegram_fakes as fake
 from tests.adapters import telegram_payloads as tg
 from tests.adapters.telegram_fakes import FakeTelegram

@@ -17,8 +17,8 @@ from bot.adapters.telegram import TelegramAdapter
 from bot.app import Cohort
 from bot.core.commands import Commands
 from bot.core.delivery.transport import Delivery, SendStatus
-from bot.core.replies import Paragraph, Reply
 from bot.core.services.suite import Services
+from bot.domain.replies import Paragraph, Reply
 from bot.store import schema as s
 from bot.store.community_moves import move_community
 from tests.adapters import telegram_fakes as fake

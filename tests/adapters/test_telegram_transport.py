@@ -14,8 +14,8 @@ from telegram.error import NetworkError, TimedOut
 from bot.adapters.telegram import TelegramAdapter, TelegramTransport
 from bot.adapters.telegram.transport import send_reply
 from bot.core.delivery.transport import Delivery, SendResult, SendStatus
-from bot.core.events import Event
-from bot.core.replies import Button, ButtonStyle, File, Image, Paragraph, Reply
+from bot.domain.events import Event
+from bot.domain.replies import Button, ButtonStyle, File, Image, Paragraph, Reply
 from tests.adapters import telegram_fakes as fake
 from tests.adapters import telegram_payloads as tg
 from tests.adapters.telegram_fakes import FakeTelegram

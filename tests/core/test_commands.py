@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.core.actors import Actor
 from bot.core.commands import BY_NAME, COMMANDS, Commands
 from bot.core.services.suite import Services
+from bot.domain.actors import Actor
 from bot.store import schema as s
 from tests.core.services.conftest import load_catalog
 from tests.helpers import consent, count, message, rows, write

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.core.replies import Button, ButtonStyle, Items, Paragraph, Reply, Style, Text
 from bot.demo import synthetic
 from bot.demo.behaviour import Pick, Shopper, fit, picks_in
+from bot.domain.replies import Button, ButtonStyle, Items, Paragraph, Reply, Style, Text
 
 TITLES = {"Rust from Zero": "rust-101", "机器学习实战": "ml-zh"}
 

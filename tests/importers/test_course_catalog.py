@@ -8,8 +8,8 @@ import pytest
 
 from bot.adapters.telegram.commands import parse_args
 from bot.app import Cohort
-from bot.core.codec import decode, encode
 from bot.core.commands import BY_NAME
+from bot.domain.codec import decode, encode
 from bot.errors import InputFileError
 from bot.importers.base import import_file
 from bot.importers.courses import read_catalog

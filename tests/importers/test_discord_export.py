@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import Cohort
-from bot.core.events import Event, MemberJoined, MessageEdited, MessagePosted, ReactionsCounted
+from bot.domain.events import Event, MemberJoined, MessageEdited, MessagePosted, ReactionsCounted
 from bot.errors import InputFileError
 from bot.importers.base import ParseStats, import_file
 from bot.importers.discord_export import parse_discord_export

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import Cohort
-from bot.core.events import (
+from bot.domain.events import (
     Event,
     MemberJoined,
     MemberLeft,

@@ -22,9 +22,9 @@ async def main(config: Path, out: Path, schema: str | None, members: int) -> Non
     from bot.core.delivery.owners import process_name
     from bot.core.delivery.transport import FileTransport
     from bot.core.jobs import JobRunner, background_jobs
-    from bot.core.replies import Paragraph, Reply, reply_to_dict
     from bot.core.services.context import utc_now
     from bot.core.services.suite import Services
+    from bot.domain.replies import Paragraph, Reply, reply_to_dict
     from bot.logging_setup import configure_logging
     from bot.store import engagement as q
     from bot.store import outbox

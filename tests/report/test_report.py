@@ -15,8 +15,8 @@ from pathlib import Path
 from PIL import Image
 from sqlalchemy import insert
 
-from bot.core.actors import Actor
 from bot.core.services.suite import Services
+from bot.domain.actors import Actor
 from bot.report.gather import gather
 from bot.report.page import render_html
 from bot.store import engagement as q

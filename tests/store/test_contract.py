@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from bot.app import Cohort
-from bot.core.events import (
+from bot.domain.events import (
     ButtonPressed,
     MemberLeft,
     MessageDeleted,

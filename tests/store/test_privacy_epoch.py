@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import Cohort
-from bot.core.refs import MemberRef
 from bot.core.services.suite import Services
+from bot.domain.refs import MemberRef
 from bot.store import schema as s
 from tests.conftest import make_settings
 from tests.helpers import T0, consent, count, message, purchase, rows, write

@@ -36,8 +36,8 @@ import bot.web.app as web_app
 from bot.app import Cohort
 from bot.cli.web_cmd import web
 from bot.core.pipeline import PipelineStats
-from bot.core.refs import MemberRef
 from bot.core.services.suite import Services
+from bot.domain.refs import MemberRef
 from bot.errors import ConfigError
 from bot.serve import serve
 from bot.store import schema as s

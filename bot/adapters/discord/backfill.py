@@ -24,7 +24,7 @@ from typing import Protocol
 import discord
 
 from bot.adapters.discord import translate
-from bot.core.events import Event
+from bot.domain.events import Event
 
 log = logging.getLogger(__name__)
 

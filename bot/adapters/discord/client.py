@@ -43,8 +43,8 @@ from bot.adapters.discord.backfill import Backfill
 from bot.adapters.discord.buttons import ButtonHandler
 from bot.adapters.discord.permissions import missing_to_post
 from bot.adapters.discord.transport import DiscordTransport
-from bot.core.events import Event
-from bot.core.sink import EventSink
+from bot.domain.events import Event
+from bot.domain.sink import EventSink
 from bot.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -63,9 +63,9 @@ from bot.adapters.discord.buttons import CohortButton
 from bot.adapters.discord.render import DiscordMessage
 from bot.adapters.discord.translate import PLATFORM, place_of
 from bot.adapters.discord.transport import outgoing
-from bot.core.actors import Actor
 from bot.core.commands import COMMANDS, ArgValue, Commands, CommandSpec, Option
-from bot.core.replies import Reply
+from bot.domain.actors import Actor
+from bot.domain.replies import Reply
 from bot.store import kv
 from bot.store.store import Store
 

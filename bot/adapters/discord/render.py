@@ -44,7 +44,7 @@ import discord
 
 from bot.adapters import packing
 from bot.adapters.discord import buttons
-from bot.core.replies import (
+from bot.domain.replies import (
     Button,
     ButtonStyle,
     Image,

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import discord
 
-from bot.core.events import (
+from bot.domain.events import (
     MemberJoined,
     MemberLeft,
     MessageDeleted,
@@ -32,7 +32,7 @@ from bot.core.events import (
     ReactionAdded,
     ReactionRemoved,
 )
-from bot.core.text import custom_emoji, scrub_platform_markup
+from bot.domain.text import custom_emoji, scrub_platform_markup
 
 log = logging.getLogger(__name__)
 

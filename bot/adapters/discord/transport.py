@@ -52,7 +52,7 @@ from bot.core.delivery.transport import (
     describe_error,
     send_all,
 )
-from bot.core.replies import File, Reply
+from bot.domain.replies import File, Reply
 
 log = logging.getLogger(__name__)
 

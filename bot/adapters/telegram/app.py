@@ -60,7 +60,7 @@ from bot.adapters.telegram.moves import ChatMoves, FollowingRateLimiter, Lookup,
 from bot.adapters.telegram.receiving import Receiver, Webhook
 from bot.adapters.telegram.translate import PLATFORM, Usernames, translate
 from bot.adapters.telegram.transport import TelegramTransport
-from bot.core.sink import EventSink
+from bot.domain.sink import EventSink
 
 if TYPE_CHECKING:
     from bot.adapters.telegram.commands import TelegramCommands

@@ -72,9 +72,9 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 from bot.adapters.telegram.render import render
 from bot.adapters.telegram.translate import PLATFORM, is_group
 from bot.adapters.telegram.transport import dm_closed, send_reply
-from bot.core.actors import Actor
 from bot.core.commands import COMMANDS, START_OPTIN, ArgValue, Commands, CommandSpec
-from bot.core.replies import Button, Paragraph, Reply
+from bot.domain.actors import Actor
+from bot.domain.replies import Button, Paragraph, Reply
 from bot.i18n import Translator, translator
 
 log = logging.getLogger(__name__)

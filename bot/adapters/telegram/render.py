@@ -38,7 +38,7 @@ from telegram.constants import (
 )
 
 from bot.adapters import packing
-from bot.core.replies import Button, ButtonStyle, Link, Paragraph, Reply, Span, Style
+from bot.domain.replies import Button, ButtonStyle, Link, Paragraph, Reply, Span, Style
 
 log = logging.getLogger(__name__)
 

@@ -64,7 +64,7 @@ from telegram import (
     User,
 )
 
-from bot.core.events import (
+from bot.domain.events import (
     Event,
     MemberJoined,
     MemberLeft,
@@ -75,7 +75,7 @@ from bot.core.events import (
     ReactionsCounted,
     utc,
 )
-from bot.core.text import custom_emoji
+from bot.domain.text import custom_emoji
 
 log = logging.getLogger(__name__)
 

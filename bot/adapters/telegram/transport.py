@@ -46,7 +46,7 @@ from bot.core.delivery.transport import (
     describe_error,
     send_all,
 )
-from bot.core.replies import Reply
+from bot.domain.replies import Reply
 
 log = logging.getLogger(__name__)
 

@@ -48,8 +48,8 @@ from bot.core.delivery.transport import (
     Transport,
     describe_error,
 )
-from bot.core.replies import reply_from_dict
 from bot.core.services.context import ServiceContext
+from bot.domain.replies import reply_from_dict
 from bot.store import engagement as q
 from bot.store import outbox
 from bot.store.tracking import Shown, record_impressions

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.config import DeliverySettings
-from bot.core.consent import ConsentGate
+from bot.domain.consent import ConsentGate
 from bot.store import engagement as q
 from bot.store import outbox
 

@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Protocol, runtime_checkable
 
-from bot.core.replies import Reply, reply_to_dict
+from bot.domain.replies import Reply, reply_to_dict
 
 log = logging.getLogger(__name__)
 

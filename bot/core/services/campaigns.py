@@ -15,8 +15,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from bot.core.replies import Items, Paragraph, Reply
 from bot.core.services.context import ServiceContext
+from bot.domain.replies import Items, Paragraph, Reply
 from bot.i18n import Translator
 from bot.store import campaigns as store
 from bot.store import engagement as q

@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.core.actors import Actor
-from bot.core.events import ConsentChanged, Event
-from bot.core.replies import Button, ButtonStyle, Paragraph, Reply
 from bot.core.services.context import ServiceContext
+from bot.domain.actors import Actor
+from bot.domain.events import ConsentChanged, Event
+from bot.domain.replies import Button, ButtonStyle, Paragraph, Reply
 from bot.store import engagement as q
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,8 @@
-"""What every service needs, built once from the `Cohort` composition root."""
+"""What every service needs, handed over by the composition root (`bot.app.Cohort`).
+
+Services never import the composition root: they declare what they use (`Runtime`)
+and `bot.app.Cohort` provides it.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,57 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
-from bot.app import Cohort
-from bot.core.actors import Actor
-from bot.core.events import Event
-from bot.core.permissions import PermissionDenied, require_moderator
-from bot.core.replies import Paragraph, Reply
+from bot.config import Settings
+from bot.core.pipeline import IngestPipeline
+from bot.domain.actors import Actor
+from bot.domain.consent import ConsentGate
+from bot.domain.events import Event
+from bot.domain.permissions import PermissionDenied, require_moderator
+from bot.domain.replies import Paragraph, Reply
 from bot.i18n import Translator, normalize_locale, translator
 from bot.store import engagement as q
 from bot.store.store import Store
-from bot.store.writer import WriteResult
+from bot.store.writer import EventWriter, WriteResult
 from bot.training.models import Models
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+
+class Runtime(Protocol):
+    """The long-lived objects services use; `bot.app.Cohort` provides them."""
+
+    @property
+    def settings(self) -> Settings:
+        """The operator's settings."""
+        ...
+
+    @property
+    def store(self) -> Store:
+        """The store."""
+        ...
+
+    @property
+    def gate(self) -> ConsentGate:
+        """The consent gate of this process."""
+        ...
+
+    @property
+    def writer(self) -> EventWriter:
+        """The one writer of events."""
+        ...
+
+    @property
+    def pipeline(self) -> IngestPipeline:
+        """The batched ingest pipeline."""
+        ...
+
+    async def reload_consent(self) -> int:
+        """Reload the consent gate from the store."""
+        ...
 
 
 def utc_now() -> datetime:
@@ -32,7 +72,7 @@ def utc_now() -> datetime:
 class ServiceContext:
     """Cohort's long-lived objects plus a clock (tests pass a fixed one)."""
 
-    cohort: Cohort
+    cohort: Runtime
     models: Models
     clock: Clock = field(default=utc_now)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.core.actors import Actor
-from bot.core.replies import Items, Link, Paragraph, Reply, Style, Text, page_buttons, paginate
 from bot.core.services.context import ServiceContext
+from bot.domain.actors import Actor
+from bot.domain.replies import Items, Link, Paragraph, Reply, Style, Text, page_buttons, paginate
 from bot.store import engagement as q
 
 PAGE_SIZE = 5

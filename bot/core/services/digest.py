@@ -28,7 +28,10 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.core.delivery import owners
 from bot.core.delivery.policy import NO_CONSENT, QUIET, DeliveryPolicy, Verdict, zone
 from bot.core.links import tracking_url
-from bot.core.replies import (
+from bot.core.services.context import ServiceContext
+from bot.core.services.insights import top_helpers
+from bot.core.services.recommend import RecommendService, reason_text
+from bot.domain.replies import (
     Button,
     Items,
     Paragraph,
@@ -37,9 +40,6 @@ from bot.core.replies import (
     Text,
     reply_to_dict,
 )
-from bot.core.services.context import ServiceContext
-from bot.core.services.insights import top_helpers
-from bot.core.services.recommend import RecommendService, reason_text
 from bot.store import engagement as q
 from bot.store import outbox, runs
 from bot.store.tracking import new_token

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 
-from bot.core.actors import Actor
-from bot.core.events import ButtonPressed
-from bot.core.replies import Paragraph, Reply
 from bot.core.services.context import ServiceContext
+from bot.domain.actors import Actor
+from bot.domain.events import ButtonPressed
+from bot.domain.replies import Paragraph, Reply
 from bot.store import engagement as q
 from bot.store.tracking import impression
 

@@ -13,10 +13,10 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from bot.core.actors import Actor
-from bot.core.replies import Button, File, Image, Items, Paragraph, Reply, Style, Text
 from bot.core.services.context import ServiceContext
 from bot.core.services.funnel import FunnelService
+from bot.domain.actors import Actor
+from bot.domain.replies import Button, File, Image, Items, Paragraph, Reply, Style, Text
 from bot.i18n import segment_description, segment_name
 from bot.store import attribution as a
 from bot.store import engagement as q

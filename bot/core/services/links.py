@@ -16,9 +16,9 @@ import secrets
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from bot.core.actors import Actor
-from bot.core.replies import Paragraph, Reply, Style, Text
 from bot.core.services.context import ServiceContext
+from bot.domain.actors import Actor
+from bot.domain.replies import Paragraph, Reply, Style, Text
 from bot.store import engagement as q
 from bot.store import links as store
 

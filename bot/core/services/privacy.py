@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.core.actors import Actor
-from bot.core.refs import MemberRef
-from bot.core.replies import Button, ButtonStyle, File, Paragraph, Reply
 from bot.core.services.context import ServiceContext
 from bot.core.services.recommend import in_holdout
+from bot.domain.actors import Actor
+from bot.domain.refs import MemberRef
+from bot.domain.replies import Button, ButtonStyle, File, Paragraph, Reply
 from bot.store import engagement as q
 from bot.store.erasure import ErasureCounts, erase_person
 from bot.store.export import person_export

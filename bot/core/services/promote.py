@@ -26,11 +26,13 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from bot.core.actors import Actor
 from bot.core.delivery.policy import BLOCKING_RULES, QUIET, DeliveryPolicy, Verdict
 from bot.core.links import tracking_url
-from bot.core.permissions import is_moderator
-from bot.core.replies import (
+from bot.core.services.campaigns import POLL_SECONDS, CampaignReports
+from bot.core.services.context import ServiceContext
+from bot.domain.actors import Actor
+from bot.domain.permissions import is_moderator
+from bot.domain.replies import (
     Button,
     ButtonStyle,
     Paragraph,
@@ -40,8 +42,6 @@ from bot.core.replies import (
     Text,
     reply_to_dict,
 )
-from bot.core.services.campaigns import POLL_SECONDS, CampaignReports
-from bot.core.services.context import ServiceContext
 from bot.errors import CohortError
 from bot.i18n import (
     DEFAULT_LOCALE,

@@ -19,11 +19,11 @@ from typing import Any
 from babel.lists import format_list
 
 from bot.config import RecommendSettings
-from bot.core.actors import Actor
 from bot.core.links import tracking_url
-from bot.core.replies import Button, ButtonStyle, Items, Paragraph, Reply, Style, Text
 from bot.core.services.consent import optin_button
 from bot.core.services.context import ServiceContext
+from bot.domain.actors import Actor
+from bot.domain.replies import Button, ButtonStyle, Items, Paragraph, Reply, Style, Text
 from bot.i18n import Translator
 from bot.store import engagement as q
 from bot.store.tracking import Shown, record_impressions

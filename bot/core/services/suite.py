@@ -1,13 +1,12 @@
-"""All services, built once from the `Cohort` composition root."""
+"""All services, built once over the composition root's objects (`Runtime`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.app import Cohort
 from bot.core.services.attribution import AttributionService
 from bot.core.services.consent import ConsentService
-from bot.core.services.context import Clock, ServiceContext, utc_now
+from bot.core.services.context import Clock, Runtime, ServiceContext, utc_now
 from bot.core.services.courses import CoursesService
 from bot.core.services.digest import DigestService
 from bot.core.services.feedback import FeedbackService
@@ -40,7 +39,7 @@ class Services:
     @classmethod
     def build(
         cls,
-        cohort: Cohort,
+        cohort: Runtime,
         *,
         models: Models | None = None,
         clock: Clock = utc_now,

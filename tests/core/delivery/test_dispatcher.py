@@ -15,8 +15,8 @@ from sqlalchemy import select
 from bot.app import Cohort
 from bot.core.delivery.dispatcher import DEFERRED_HORIZON, LEASE, Dispatcher
 from bot.core.delivery.transport import Delivery, FileTransport, SendResult, SendStatus
-from bot.core.replies import Paragraph, Reply, reply_to_dict
 from bot.core.services.suite import Services
+from bot.domain.replies import Paragraph, Reply, reply_to_dict
 from bot.store import engagement as q
 from bot.store import outbox
 from bot.store import schema as s

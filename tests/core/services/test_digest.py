@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.core.actors import Actor
 from bot.core.delivery.dispatcher import LEASE, Dispatcher
 from bot.core.delivery.transport import Delivery, SendResult, SendStatus
-from bot.core.replies import Reply
 from bot.core.services.digest import GRACE, STALE, DigestService, trending_terms
 from bot.core.services.recommend import Choice, RecommendService
 from bot.core.services.suite import Services
+from bot.domain.actors import Actor
+from bot.domain.replies import Reply
 from bot.store import engagement as q
 from bot.store import outbox, runs
 from bot.store import schema as s

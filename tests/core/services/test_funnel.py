@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from bot.app import Cohort
-from bot.core.actors import Actor
 from bot.core.services.funnel import FunnelRow
 from bot.core.services.suite import Services
 from bot.core.stats import rate_difference, rate_ratio, wilson
+from bot.domain.actors import Actor
 from bot.errors import CohortError
 from bot.store import engagement as q
 from bot.store.tracking import Shown, impression, record_feedback, record_impressions

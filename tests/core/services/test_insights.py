@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.core.actors import Actor
 from bot.core.services.suite import Services
+from bot.domain.actors import Actor
 from bot.i18n import segment_description, segment_name, translator
 from tests.core.services.conftest import import_community, load_catalog, train_model
 

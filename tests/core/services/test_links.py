@@ -8,11 +8,11 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.config import DeliverySettings
-from bot.core.actors import Actor
 from bot.core.delivery.policy import CAPPED, DeliveryPolicy
-from bot.core.replies import Reply
 from bot.core.services.links import CODE_TTL, MAX_ATTEMPTS, code_hash
 from bot.core.services.suite import Services
+from bot.domain.actors import Actor
+from bot.domain.replies import Reply
 from bot.store import engagement as q
 from bot.store import outbox
 from bot.store import schema as s

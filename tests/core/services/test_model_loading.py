@@ -9,9 +9,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.config import RecommendSettings
-from bot.core.actors import Actor
 from bot.core.services.recommend import PERSONAL, holdout_key, in_holdout
 from bot.core.services.suite import Services
+from bot.domain.actors import Actor
 from bot.store import engagement as q
 from bot.store import schema as s
 from bot.training.facade import TrainedModel

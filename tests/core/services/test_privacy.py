@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import Cohort
-from bot.core.actors import Actor
-from bot.core.events import MessageDeleted
-from bot.core.refs import MemberRef
-from bot.core.replies import Paragraph, Reply, Text, reply_to_dict
 from bot.core.services.recommend import in_holdout
 from bot.core.services.suite import Services
+from bot.domain.actors import Actor
+from bot.domain.events import MessageDeleted
+from bot.domain.refs import MemberRef
+from bot.domain.replies import Paragraph, Reply, Text, reply_to_dict
 from bot.store import engagement as q
 from bot.store import outbox
 from bot.store import schema as s

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bot.core.actors import Actor
 from bot.core.delivery.dispatcher import Dispatcher
 from bot.core.delivery.transport import Delivery, SendResult, SendStatus
-from bot.core.events import MemberLeft
-from bot.core.replies import Reply
 from bot.core.services.promote import RULES, Audience, PromotionError
 from bot.core.services.suite import Services
+from bot.domain.actors import Actor
+from bot.domain.events import MemberLeft
+from bot.domain.replies import Reply
 from bot.i18n import segment_name, translator
 from bot.store import engagement as q
 from bot.store import outbox

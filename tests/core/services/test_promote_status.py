@@ -14,11 +14,11 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from bot.app import Cohort
-from bot.core.actors import Actor
 from bot.core.delivery.dispatcher import Dispatcher
 from bot.core.delivery.transport import SendResult, SendStatus
-from bot.core.replies import Reply
 from bot.core.services.suite import Services
+from bot.domain.actors import Actor
+from bot.domain.replies import Reply
 from bot.store import schema as s
 from tests.cli.test_cli import cohort as cli
 from tests.conftest import make_settings

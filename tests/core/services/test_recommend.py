@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from bot.core.actors import Actor
 from bot.core.services.recommend import CHANNEL, HOLDOUT, PERSONAL, UNTRAINED, in_holdout
 from bot.core.services.suite import Services
+from bot.domain.actors import Actor
 from bot.store import engagement as q
 from bot.store import schema as s
 from tests.core.services.conftest import import_community, load_catalog, train_model

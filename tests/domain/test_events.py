@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.codec import decode, encode
-from bot.core.events import (
+from bot.domain.codec import decode, encode
+from bot.domain.events import (
     ButtonPressed,
     ConsentChanged,
     MemberJoined,

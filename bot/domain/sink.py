@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.core.events import Event
+from bot.domain.events import Event
 
 
 class EventSink(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.config import PrivacyMode
-from bot.core.consent import Consent, ConsentGate
+from bot.domain.consent import Consent, ConsentGate
 
 JAN = datetime(2024, 1, 1, tzinfo=UTC)
 FEB = datetime(2024, 2, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from bot.core.events import (
+from bot.domain.events import (
     ButtonPressed,
     ConsentChanged,
     Event,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.core.refs import MemberRef
+from bot.domain.refs import MemberRef
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from bot.core.actors import Actor
+from bot.domain.actors import Actor
 from bot.errors import CohortError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.core.events import PLATFORMS
+from bot.domain.events import PLATFORMS
 from bot.errors import MemberRefInvalid
 
 
