@@ -23,6 +23,7 @@ from bot.importers.courses import read_catalog
 from bot.importers.discord_export import parse_discord_export
 from bot.importers.events_jsonl import events_parser
 from bot.importers.purchases import purchases_parser
+from bot.importers.telegram_export import parse_telegram_export
 
 JSON = st.recursive(
     st.none()
@@ -36,6 +37,21 @@ JSON = st.recursive(
     max_leaves=30,
 )
 FIELDS = ["id", "type", "timestamp", "author", "content", "reactions", "mentions", "embeds"]
+TELEGRAM_FIELDS = [
+    "id",
+    "type",
+    "date",
+    "date_unixtime",
+    "from",
+    "from_id",
+    "actor_id",
+    "action",
+    "text",
+    "text_entities",
+    "reply_to_message_id",
+    "reactions",
+    "edited_unixtime",
+]
 
 
 def drain(parser: Any, raw: bytes) -> None:
@@ -55,6 +71,33 @@ def test_discord_messages_of_any_shape_never_crash(message: dict[str, Any]) -> N
         ],
     }
     drain(parse_discord_export, json.dumps(doc).encode())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(TELEGRAM_FIELDS), JSON, max_size=len(TELEGRAM_FIELDS)),
+    st.sampled_from(["private_supergroup", "public_supergroup", "private_group", "personal_chat"]),
+)
+def test_telegram_messages_of_any_shape_never_crash(message: dict[str, Any], kind: str) -> None:
+    """Any JSON in any Telegram Desktop message field: events or an InputFileError."""
+    doc = {
+        "name": "Group",
+        "type": kind,
+        "id": 1678203345,
+        "messages": [
+            {
+                "id": 2,
+                "type": "message",
+                "date": "2024-05-01T12:00:15",
+                "date_unixtime": "1714557615",
+                "from": "Alice",
+                "from_id": "user5012345671",
+                "text": "hello",
+                **message,
+            }
+        ],
+    }
+    drain(parse_telegram_export, json.dumps(doc).encode())
 
 
 @settings(max_examples=60, deadline=None)
