@@ -1,5 +1,8 @@
-"""Shared test helpers: event factories with sensible defaults, database helpers, and a
-recording delivery transport."""
+"""Shared test helpers: event factories with sensible defaults and database helpers.
+
+The fakes of the network edges (Telegram, Discord, delivery transports, event sinks)
+are in `tests.fakes`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.app import Cohort
-from bot.core.delivery.transport import Delivery, SendResult, SendStatus
 from bot.domain.events import (
     ConsentChanged,
     MemberJoined,
@@ -129,23 +131,3 @@ async def rows(cohort: Cohort, query: Any) -> list[Any]:
     """All rows of a query."""
     async with cohort.store.read() as conn:
         return list((await conn.execute(query)).all())
-
-
-class RecordingTransport:
-    """A delivery transport at the platform edge: records each delivery, plays a script.
-
-    Each scripted item is a `SendResult` or an exception to raise, in the order sends
-    arrive; once the script runs out every send succeeds.
-    """
-
-    def __init__(self, *script: SendResult | Exception) -> None:
-        self.script = list(script)
-        self.sent: list[Delivery] = []
-
-    async def send(self, delivery: Delivery) -> SendResult:
-        """Record the delivery and play the next scripted outcome."""
-        self.sent.append(delivery)
-        outcome = self.script.pop(0) if self.script else SendResult(SendStatus.SENT)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,26 +14,10 @@ from bot.app import Cohort
 from bot.errors import ConfigError
 from bot.serve import AdapterStopped, build_adapters, serve
 from bot.store import schema as s
-from tests.adapters import telegram_payloads as tg
 from tests.conftest import make_settings
+from tests.fakes import telegram_payloads as tg
+from tests.fakes.telegram import TOKEN_REJECTED, FakeTelegram
 from tests.helpers import consent, rows, write
-
-
-class OneUpdateBotApi(tg.FakeBotApi):
-    """Telegram at the network edge: the first long poll returns one real update."""
-
-    def __init__(self, update: dict[str, Any]) -> None:
-        super().__init__(polling=True)
-        self.pending = [update]
-
-    async def do_request(
-        self, url: str, method: str, request_data: Any = None, *args: Any, **kwargs: Any
-    ) -> tuple[int, bytes]:
-        if url.endswith("/getUpdates") and self.pending:
-            self.calls.append(("getUpdates", {}))
-            result = [self.pending.pop()]
-            return 200, json.dumps({"ok": True, "result": result}).encode()
-        return await super().do_request(url, method, request_data, *args, **kwargs)
 
 
 @pytest.fixture
@@ -61,7 +44,8 @@ async def test_a_live_telegram_message_reaches_the_store(cohort: Cohort) -> None
         cohort,
         consent(alice, platform="telegram", community=str(tg.GROUP_ID)),
     )
-    api = OneUpdateBotApi(tg.update(message=tg.message("anyone tried tokio-console?")))
+    api = FakeTelegram(polling=True)
+    api.deliver(tg.update(message=tg.message("anyone tried tokio-console?")))
     adapter = TelegramAdapter(cohort.pipeline, tg.TOKEN, request=api)
     stop = asyncio.Event()
     running = asyncio.create_task(serve(cohort, {"telegram": adapter}, stop, health_every=0.05))
@@ -80,7 +64,9 @@ async def test_a_live_telegram_message_reaches_the_store(cohort: Cohort) -> None
 
 async def test_a_rejected_token_is_a_one_line_config_error(cohort: Cohort) -> None:
     """A token Telegram refuses stops start-up with an error naming the platform."""
-    adapter = TelegramAdapter(cohort.pipeline, tg.TOKEN, request=tg.FakeBotApi(token_rejected=True))
+    api = FakeTelegram()
+    api.fail("getMe", TOKEN_REJECTED)
+    adapter = TelegramAdapter(cohort.pipeline, tg.TOKEN, request=api)
     with pytest.raises(ConfigError, match=r"^telegram: could not start \(InvalidToken") as error:
         await serve(cohort, {"telegram": adapter}, asyncio.Event())
     assert tg.TOKEN not in str(error.value)
@@ -88,7 +74,7 @@ async def test_a_rejected_token_is_a_one_line_config_error(cohort: Cohort) -> No
 
 async def test_a_connection_that_ends_stops_the_bot(cohort: Cohort) -> None:
     """If a platform connection dies on its own, serve() fails loudly instead of running deaf."""
-    adapter = TelegramAdapter(cohort.pipeline, tg.TOKEN, request=tg.FakeBotApi(polling=True))
+    adapter = TelegramAdapter(cohort.pipeline, tg.TOKEN, request=FakeTelegram(polling=True))
     stop = asyncio.Event()
     running = asyncio.create_task(serve(cohort, {"telegram": adapter}, stop, health_every=0.05))
     await wait_for(lambda: _true(adapter.running))
@@ -134,14 +120,14 @@ async def test_a_running_bot_sends_what_the_outbox_holds(cohort: Cohort) -> None
     from bot.core.jobs import JobRunner, background_jobs
     from bot.core.services.suite import Services
     from bot.serve import transports_of
-    from bot.store import engagement as q
     from bot.store import outbox
-    from tests.adapters import telegram_fakes as fake
+    from bot.store.communities import find_community
+    from bot.store.members import find_member
 
     alice, group = str(tg.ALICE["id"]), str(tg.GROUP_ID)
     await write(cohort, consent(alice, dm=True, platform="telegram", community=group))
     services = Services.build(cohort)
-    api = fake.FakeTelegram(polling=True)
+    api = FakeTelegram(polling=True)
     adapters = {
         "telegram": TelegramAdapter(
             cohort.pipeline, tg.TOKEN, request=api, commands=Commands(services)
@@ -150,8 +136,8 @@ async def test_a_running_bot_sends_what_the_outbox_holds(cohort: Cohort) -> None
     transports = transports_of(adapters)
     assert list(transports) == ["telegram"]
     async with cohort.store.write() as conn:
-        place = await q.community(conn, "telegram", group)
-        member = await q.member(conn, "telegram", alice)
+        place = await find_community(conn, "telegram", group)
+        member = await find_member(conn, "telegram", alice)
         assert place is not None and member is not None
         reply = {"title": "Rust from Zero", "blocks": [], "buttons": [], "private": True}
         await outbox.enqueue(

@@ -236,7 +236,7 @@ async def _tour(
     from bot.core.commands import Commands
     from bot.core.services.suite import Services
     from bot.demo import tour
-    from bot.store import engagement as q
+    from bot.store.courses import course_rows
 
     async with runtime.opened(config) as cohort:
         cohort.pipeline.start()
@@ -285,7 +285,7 @@ async def _tour(
 
         _heading(6, "Members click and buy, by their hidden interests")
         async with services.context.store.read() as conn:
-            titles = {row["title"]: row["id"] for row in await q.course_rows(conn)}
+            titles = {row["title"]: row["id"] for row in await course_rows(conn)}
         seen = await _everyone_asks(commands, places, titles)
         seen += _digest_readers(places, inbox.received, titles)
         await _act(cohort, services, commands, folder, manifest, seen)
@@ -319,15 +319,16 @@ def _show(place: Place, reply: Any, title: str) -> None:
 async def _hit_rates(services: Services, communities: DemoCommunities) -> HitRates | None:
     """HR@k of the trained model and of popularity, before anyone clicks."""
     from bot.demo import sanity
-    from bot.store import engagement as q
+    from bot.store.courses import course_rows
+    from bot.store.interactions import purchase_counts
 
     model = await services.context.models.current()
     if model is None:
         return None
     async with services.context.store.read() as conn:
         people = await sanity.candidates(conn, model, communities.members())
-        popularity = await q.purchase_counts(conn)
-        courses = [row["id"] for row in await q.course_rows(conn)]
+        popularity = await purchase_counts(conn)
+        courses = [row["id"] for row in await course_rows(conn)]
     day = services.context.clock().date().isoformat()
     return sanity.hit_rates(model, people, popularity, courses, day=day)
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from bot.config import Settings
     from bot.core.delivery.dispatcher import DispatchReport
     from bot.core.services.suite import Services
-    from bot.store.engagement import CommunityInfo
+    from bot.store.communities import CommunityInfo
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # no digest period lies before it
@@ -68,10 +68,10 @@ async def opened_services(config: Settings) -> AsyncIterator[Services]:
 async def resolve_community(services: Services, ref: str | None) -> CommunityInfo:
     """The community named `platform:id`, or the only one; a clear error otherwise."""
     from bot.errors import CohortError
-    from bot.store import engagement as q
+    from bot.store.communities import all_communities
 
     async with services.context.store.read() as conn:
-        communities = await q.all_communities(conn)
+        communities = await all_communities(conn)
     if ref is None:
         if len(communities) == 1:
             return communities[0]
@@ -350,7 +350,7 @@ def digest_schedule(
         from bot.domain.events import MAX_ID
         from bot.errors import CohortError
         from bot.i18n import SUPPORTED_LOCALES, normalize_locale
-        from bot.store import engagement as q
+        from bot.store.communities import community_by_id, update_community
 
         changes: dict[str, str] = {}
         for option, value, longest in (
@@ -388,9 +388,9 @@ def digest_schedule(
             place = await resolve_community(services, community)
             if changes:
                 async with services.context.store.write() as conn:
-                    await q.update_community(conn, place.id, changes)
+                    await update_community(conn, place.id, changes)
                 async with services.context.store.read() as conn:
-                    updated = await q.community_by_id(conn, place.id)
+                    updated = await community_by_id(conn, place.id)
                 assert updated is not None
                 place = updated
             fire = services.digest.next_fire(place, services.context.clock())

@@ -80,11 +80,11 @@ def forget(
             raise typer.Exit(1)
 
     async def go() -> dict[str, Any]:
-        from bot.store import engagement as q
+        from bot.store.members import find_member
 
         async with opened_services(config) as services:
             async with services.context.store.read() as conn:
-                held = await q.member(conn, ref.platform, ref.id)
+                held = await find_member(conn, ref.platform, ref.id)
             if held is None:
                 # Saying "erased" would suggest there was something; nothing is written.
                 raise CohortError(f"Cohort holds no data about {str(ref)!r}: nothing to erase")

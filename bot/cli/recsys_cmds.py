@@ -234,7 +234,7 @@ def recommend(
         from bot.store.members import find_member
 
         async with runtime.opened(config) as cohort, cohort.store.read() as conn:
-            return await find_member(conn, ref)
+            return await find_member(conn, ref.platform, ref.id)
 
     known = runtime.run(lookup())
     if known is None:
@@ -292,10 +292,10 @@ def _recommend_all(config: Settings, model: TrainedModel, k: int, day: str, outp
     keys = model.member_keys()
 
     async def refs() -> dict[int, Any]:
-        from bot.store.members import members_by_id
+        from bot.store.members import members_by_ids
 
         async with runtime.opened(config) as cohort, cohort.store.read() as conn:
-            return await members_by_id(conn, (int(key) for key in keys))
+            return await members_by_ids(conn, (int(key) for key in keys))
 
     known = runtime.run(refs())
     keys = [key for key in keys if int(key) in known]  # erased since training: skipped
@@ -347,10 +347,10 @@ def _community_locales(config: Settings) -> dict[str, str | None]:
     """Each stored community's language setting, by `platform:id`."""
 
     async def go() -> dict[str, str | None]:
-        from bot.store import engagement as q
+        from bot.store.communities import all_communities
 
         async with runtime.opened(config) as cohort, cohort.store.read() as conn:
-            return {place.ref: place.locale for place in await q.all_communities(conn)}
+            return {place.ref: place.locale for place in await all_communities(conn)}
 
     return runtime.run(go())
 
@@ -446,10 +446,10 @@ def influencers(
             wanted.update(int(member) for member, _ in models.influence.top(by.value, top))
 
     async def refs() -> dict[int, Any]:
-        from bot.store.members import members_by_id
+        from bot.store.members import members_by_ids
 
         async with runtime.opened(config) as cohort, cohort.store.read() as conn:
-            return await members_by_id(conn, wanted)
+            return await members_by_ids(conn, wanted)
 
     known = runtime.run(refs())
     data: list[dict[str, Any]] = []

@@ -29,7 +29,7 @@ from bot.core.services.suite import Services
 from bot.domain.actors import Actor
 from bot.domain.replies import Paragraph, Reply, Suggestion
 from bot.errors import CohortError
-from bot.store import engagement as q
+from bot.store.members import find_member, mark_reachable
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
         community_only=True,
     ),
     CommandSpec(
+        "digest",
+        N_("Preview the digest, or send it now (moderators)"),
+        (Option("action", N_("preview or now"), required=True, suggest=True),),
+        moderator=True,
+        community_only=True,
+    ),
+    CommandSpec(
         "optin",
         N_("Get personal course picks and messages from Cohort"),
         (Option("community", N_("Community id (in a private chat)")),),
@@ -132,6 +139,9 @@ class Commands:
                 actor, str(args.get("course") or ""), str(args.get("audience") or "")
             ),
             "insights": lambda actor, _: services.insights.summary(actor),
+            "digest": lambda actor, args: services.digest.moderate(
+                actor, str(args.get("action") or "")
+            ),
             "optin": lambda actor, args: services.consent.opt_in(
                 actor, _str(args.get("community"))
             ),
@@ -147,6 +157,7 @@ class Commands:
         # Commands with options marked `suggest`, answered while the option is typed.
         self._suggesters: dict[str, Callable[[Actor, str, str], Awaitable[list[Suggestion]]]] = {
             "promote": lambda actor, option, typed: services.promote.suggest(actor, option, typed),
+            "digest": lambda actor, option, typed: services.digest.suggest(actor, option, typed),
         }
 
     async def run(
@@ -207,7 +218,7 @@ class Commands:
             return await self._guarded(
                 actor, "start optin", self.services.consent.opt_in(actor, community)
             )
-        if payload in BY_NAME and payload not in ("promote", "insights"):
+        if payload in BY_NAME and not BY_NAME[payload].moderator:
             return await self.run(actor, payload)
         return await self.help(actor)
 
@@ -242,9 +253,9 @@ class Commands:
             return
         try:
             async with self.services.context.store.write() as conn:
-                member = await q.member(conn, actor.platform, actor.member)
+                member = await find_member(conn, actor.platform, actor.member)
                 if member is not None and member.dm_unreachable_at is not None:
-                    await q.mark_reachable(conn, member.id)
+                    await mark_reachable(conn, member.id)
         except Exception:
             log.exception("could not mark a member reachable")
 

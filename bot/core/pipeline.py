@@ -27,7 +27,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.domain.events import Event
 from bot.store.store import Store
-from bot.store.writer import EventWriter, WriteResult
+from bot.store.writer import EventWriter
+from bot.store.writers.results import WriteResult
 
 log = logging.getLogger(__name__)
 

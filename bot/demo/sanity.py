@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.demo import synthetic
-from bot.store import engagement as q
+from bot.store.interactions import owned_courses
+from bot.store.members import members_by_ids
 from bot.training.facade import TrainedModel
 
 log = logging.getLogger(__name__)
@@ -50,14 +51,14 @@ async def candidates(
 ) -> list[Candidate]:
     """Members the model was trained on, known to the demo and with a suitable course left."""
     keys = model.member_keys()
-    stored = await q.members_by_ids(conn, [int(key) for key in keys])
+    stored = await members_by_ids(conn, [int(key) for key in keys])
     out = []
     for key in keys:
         info = stored.get(int(key))
         member = members.get((info.platform, info.platform_id)) if info else None
         if info is None or member is None:
             continue
-        owned = await q.owned_courses(conn, [info.id])
+        owned = await owned_courses(conn, [info.id])
         suits = synthetic.interest_courses(member) - owned
         if suits:
             out.append(Candidate(key, frozenset(owned), frozenset(suits)))

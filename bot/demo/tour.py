@@ -24,7 +24,8 @@ from bot.demo import synthetic
 from bot.domain.actors import Actor
 from bot.domain.consent import ConsentGate
 from bot.domain.replies import Reply
-from bot.store import engagement as q
+from bot.store.communities import CommunityInfo, community_by_id, find_community, update_community
+from bot.store.members import find_member
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ PROMOTE_AUDIENCE = "top:25"
 class Place:
     """A community as the store knows it, with the synthetic one behind it."""
 
-    info: q.CommunityInfo
+    info: CommunityInfo
     community: synthetic.Community
 
     @property
@@ -49,7 +50,7 @@ async def places(services: Services, communities: Collection[synthetic.Community
     found = []
     async with services.context.store.read() as conn:
         for community in communities:
-            info = await q.community(conn, community.platform, community.id)
+            info = await find_community(conn, community.platform, community.id)
             if info is not None:
                 found.append(Place(info, community))
     return found
@@ -100,7 +101,7 @@ async def showcase_member(
     )
     async with services.context.store.read() as conn:
         for member in candidates[len(candidates) // 10 :]:  # not the loudest few
-            info = await q.member(conn, place.community.platform, member.id)
+            info = await find_member(conn, place.community.platform, member.id)
             actor = actor_for(place, member)
             if info is not None and not in_holdout(holdout_key(actor, info), holdout):
                 return member
@@ -190,9 +191,9 @@ async def digest(services: Services, place: Place, inbox: Inbox) -> DigestOutcom
     if info.digest_channel is None:
         channel = next(iter(place.community.channels))
         async with services.context.store.write() as conn:
-            await q.update_community(conn, info.id, {"digest_channel": channel})
+            await update_community(conn, info.id, {"digest_channel": channel})
         async with services.context.store.read() as conn:
-            info = await q.community_by_id(conn, info.id) or info
+            info = await community_by_id(conn, info.id) or info
     period = services.digest.period(info, services.context.clock())
     if period is None:
         return None

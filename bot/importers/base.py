@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 from bot.app import Cohort
 from bot.domain.events import Event
 from bot.errors import CohortError, InputFileError
-from bot.store.writer import WriteResult
+from bot.store.writers.results import WriteResult
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from bot.core.services.context import ServiceContext
 from bot.core.services.funnel import FunnelService
 from bot.report.gather import gather
 from bot.report.page import render_html
-from bot.store.engagement import CommunityInfo
+from bot.store.communities import CommunityInfo
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.core.delivery.policy import zone
 from bot.core.services.context import ServiceContext
 from bot.core.services.funnel import FunnelService
+from bot.core.services.identities import identified_names
 from bot.i18n import Translator, normalize_locale, segment_name, translator
 from bot.i18n import segment_description as describe_segment
 from bot.report.data import (
@@ -43,10 +44,11 @@ from bot.report.data import (
     SegmentRow,
     Snapshot,
 )
-from bot.store import engagement as q
 from bot.store import report as r
 from bot.store import stats
-from bot.store.writer import week_of
+from bot.store.communities import CommunityInfo, all_communities
+from bot.store.texts import community_term_counts
+from bot.store.writers.counts import week_of
 from bot.training.facade import TrainedModel
 from bot.training.train import CommunityModels
 from recsys.text import tokenize
@@ -66,7 +68,7 @@ async def gather(
     *,
     days: int,
     locale: str | None = None,
-    communities: Sequence[q.CommunityInfo] | None = None,
+    communities: Sequence[CommunityInfo] | None = None,
 ) -> ReportData:
     """The report of the last `days` days for `communities` (default: every community).
 
@@ -78,7 +80,7 @@ async def gather(
     now = context.clock()
     since = now - timedelta(days=days)
     async with context.store.read() as conn:
-        chosen = list(communities) if communities is not None else await q.all_communities(conn)
+        chosen = list(communities) if communities is not None else await all_communities(conn)
     if locale is None:
         locale = next((c.locale for c in chosen if c.locale), None)
     t = translator(normalize_locale(locale))
@@ -100,7 +102,7 @@ async def gather(
 async def community_report(
     context: ServiceContext,
     funnel: FunnelService,
-    community: q.CommunityInfo,
+    community: CommunityInfo,
     since: datetime,
     now: datetime,
     t: Translator,
@@ -146,7 +148,7 @@ async def community_report(
 
 
 async def snapshot(
-    context: ServiceContext, community: q.CommunityInfo, since: datetime, now: datetime
+    context: ServiceContext, community: CommunityInfo, since: datetime, now: datetime
 ) -> Snapshot:
     """Messages per day and the top topics of a community since `since` (for `/insights`)."""
     async with context.store.read() as conn:
@@ -157,7 +159,7 @@ async def snapshot(
 
 
 async def activity(
-    conn: AsyncConnection, community: q.CommunityInfo, since: datetime, now: datetime
+    conn: AsyncConnection, community: CommunityInfo, since: datetime, now: datetime
 ) -> tuple[tuple[date, ...], tuple[ChannelActivity, ...], tuple[tuple[int, ...], ...]]:
     """Days of the period, messages per channel and day, and stored messages per weekday × hour.
 
@@ -218,7 +220,7 @@ async def trending_topics(
         texts = await r.recent_texts(conn, community_id, until - WEEK, until, SAMPLED_TEXTS)
         counts = Counter(term for text in texts for term in tokenize(text))
         bucket = week_of((until - timedelta(days=1)).date())
-        counts.update(await q.community_term_counts(conn, community_id, bucket))
+        counts.update(await community_term_counts(conn, community_id, bucket))
         return counts
 
     return tuple(trending_terms(await week(now), await week(now - WEEK)))
@@ -241,40 +243,10 @@ def segment_rows(models: CommunityModels | None, t: Translator) -> tuple[Segment
     return tuple(sorted(rows, key=lambda row: -row.size))
 
 
-async def identified_names(
-    context: ServiceContext, conn: AsyncConnection, community: q.CommunityInfo, ids: Sequence[int]
-) -> dict[int, str]:
-    """Display names of the members (row ids) the gate may identify in `community` now.
-
-    A linked person is named by their identity on the community's platform.
-    """
-    gate = context.cohort.gate
-    members = await q.members_by_ids(conn, ids)
-    names: dict[int, str] = {}
-    for member_id in ids:
-        member = members.get(member_id)
-        if member is None:
-            continue
-        if member.platform != community.platform and member.person_id is not None:
-            member = next(
-                (
-                    other
-                    for other in await q.person_members(conn, member.id)
-                    if other.platform == community.platform
-                ),
-                member,
-            )
-        if member.display_name and gate.identifies(
-            member.platform, community.platform_id, member.platform_id
-        ):
-            names[member_id] = member.display_name
-    return names
-
-
 async def interaction_graph(
     context: ServiceContext,
     conn: AsyncConnection,
-    community: q.CommunityInfo,
+    community: CommunityInfo,
     models: CommunityModels | None,
     t: Translator,
 ) -> Graph:

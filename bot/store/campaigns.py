@@ -26,6 +26,7 @@ class CampaignOutcome:
     campaign: str
     statuses: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    slowed: int = 0  # times the platform asked Cohort to send more slowly during it
 
     @property
     def total(self) -> int:
@@ -52,6 +53,9 @@ class SentCampaign:
     ts: datetime
 
 
+SLOWED = "delivery.slowed"  # audit action: the platform asked for fewer messages
+
+
 async def campaign_outcome(conn: AsyncConnection, campaign: str) -> CampaignOutcome:
     """The outbox rows of `campaign` by status, with the latest error of a failed one."""
     o = s.outbox.c
@@ -67,7 +71,11 @@ async def campaign_outcome(conn: AsyncConnection, campaign: str) -> CampaignOutc
         .order_by(o.id.desc())
         .limit(1)
     )
-    return CampaignOutcome(campaign, statuses, None if error is None else str(error))
+    a = s.audit_log.c
+    slowed = await conn.scalar(select(func.count()).where(a.action == SLOWED, a.target == campaign))
+    return CampaignOutcome(
+        campaign, statuses, None if error is None else str(error), int(slowed or 0)
+    )
 
 
 async def recent_campaigns(

@@ -120,3 +120,24 @@ async def list_courses(conn: AsyncConnection, *, include_inactive: bool = False)
 async def course_ids(conn: AsyncConnection) -> set[str]:
     """Every course id in the catalog, active or not."""
     return set((await conn.execute(select(s.courses.c.id))).scalars())
+
+
+async def course_rows(conn: AsyncConnection, active_only: bool = True) -> list[dict[str, Any]]:
+    """Catalog rows with their creation time (for "new courses"), ordered by id."""
+    c = s.courses.c
+    query = select(
+        c.id,
+        c.title,
+        c.description,
+        c.tags,
+        c.level,
+        c.language,
+        c.price,
+        c.currency,
+        c.url,
+        c.active,
+        c.created_at,
+    ).order_by(c.id)
+    if active_only:
+        query = query.where(c.active.is_(True))
+    return [dict(row) for row in (await conn.execute(query)).mappings()]

@@ -18,7 +18,7 @@ restarts and several running instances. `dedupe_key` makes enqueueing idempotent
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,6 +65,11 @@ class Claimed:
     course_id: str | None
     campaign: str | None
     run_id: int | None
+
+
+def _claimed_columns() -> tuple[Any, ...]:
+    """The outbox columns a `Claimed` is built from, in its field order."""
+    return tuple(s.outbox.c[field.name] for field in fields(Claimed))
 
 
 async def enqueue(conn: AsyncConnection, deliveries: list[NewDelivery], now: datetime) -> int:
@@ -182,19 +187,7 @@ async def claim(
             attempted_at=None,
             attempted_via=None,
         )
-        .returning(
-            o.id,
-            o.kind,
-            o.purpose,
-            o.payload,
-            o.attempts,
-            o.community_id,
-            o.member_id,
-            o.channel_id,
-            o.course_id,
-            o.campaign,
-            o.run_id,
-        )
+        .returning(*_claimed_columns())
     )
     return sorted((Claimed(*row) for row in result), key=lambda c: c.id)
 
@@ -312,21 +305,7 @@ async def claimed_rows(conn: AsyncConnection, ids: Collection[int]) -> list[Clai
         return []
     o = s.outbox.c
     result = await conn.execute(
-        select(
-            o.id,
-            o.kind,
-            o.purpose,
-            o.payload,
-            o.attempts,
-            o.community_id,
-            o.member_id,
-            o.channel_id,
-            o.course_id,
-            o.campaign,
-            o.run_id,
-        )
-        .where(o.id.in_(sorted(ids)), o.status == SENDING)
-        .order_by(o.id)
+        select(*_claimed_columns()).where(o.id.in_(sorted(ids)), o.status == SENDING).order_by(o.id)
     )
     return [Claimed(*row) for row in result]
 

@@ -16,7 +16,8 @@ from sqlalchemy import String, cast, delete, select, update
 from sqlalchemy.engine import Connection
 
 from bot.store import schema as s
-from bot.store.writer import MAX_TERMS_PER_MESSAGE, Aggregates, EventWriter, week_of
+from bot.store.writer import EventWriter
+from bot.store.writers.counts import MAX_TERMS_PER_MESSAGE, Aggregates, week_of
 from recsys.text import tokenize
 
 BATCH = 2000

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from bot.domain.consent import ConsentGate
-from bot.store import training as q
+from bot.store import training as training_rows
 from bot.store.courses import Course, list_courses
 from bot.store.store import Store
 from bot.store.training import CommunityRow, MemberRow, StoredMessage
@@ -116,26 +116,26 @@ async def load_inputs(
     """
     now = now or datetime.now(UTC)
     async with store.read() as conn:
-        communities = await q.communities(conn)
-        everyone = await q.members(conn)
+        communities = await training_rows.communities(conn)
+        everyone = await training_rows.members(conn)
         member_communities: defaultdict[int, set[int]] = defaultdict(set)
         for community in communities:
-            for member in await q.members(conn, community.id):
+            for member in await training_rows.members(conn, community.id):
                 if gate.identifies(member.platform, community.platform_id, member.platform_id):
                     member_communities[member.id].add(community.id)
         members = [m for m in everyone if member_communities.get(m.id)]
         allowed = {m.id for m in members}
         messages = [
             message
-            async for message in q.messages(conn)
+            async for message in training_rows.messages(conn)
             if message.community in member_communities.get(message.member, ())
         ]
-        reactions = [r for r in await q.reactions(conn) if r[0] in allowed]
+        reactions = [r for r in await training_rows.reactions(conn) if r[0] in allowed]
         mentions = {
             key: [t for t in targets if t in allowed]
-            for key, targets in (await q.mentions(conn)).items()
+            for key, targets in (await training_rows.mentions(conn)).items()
         }
-        interactions = [i for i in await q.interactions(conn) if i[0] in allowed]
+        interactions = [i for i in await training_rows.interactions(conn) if i[0] in allowed]
         courses = await list_courses(conn, include_inactive=True)
     canonical = person_keys(members)
     if canonical:

@@ -37,7 +37,7 @@ from bot.domain.events import MAX_ID, PurchaseMade
 from bot.domain.refs import parse_member_ref
 from bot.errors import EventInvalid, MemberRefInvalid
 from bot.store import schema as s
-from bot.store.members import members_by_id
+from bot.store.members import members_by_ids
 from bot.store.tracking import Impression, impression, record_feedback
 
 if TYPE_CHECKING:
@@ -407,7 +407,7 @@ def _is_preview(request: web.Request) -> bool:
 async def _member_of(conn: AsyncConnection, shown: Impression) -> str | None:
     if shown.member_id is None:
         return None
-    found = (await members_by_id(conn, [shown.member_id])).get(shown.member_id)
+    found = (await members_by_ids(conn, [shown.member_id])).get(shown.member_id)
     return None if found is None else found.ref
 
 

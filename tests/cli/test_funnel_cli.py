@@ -12,7 +12,8 @@ from bot.app import Cohort
 from bot.config import load_settings
 from bot.core.stats import rate_difference, wilson
 from bot.demo import synthetic
-from bot.store import engagement as q
+from bot.store.communities import find_community
+from bot.store.members import find_member
 from bot.store.tracking import Shown, record_impressions
 from tests.cli.test_cli import CATALOG, cohort, write_config
 
@@ -42,9 +43,9 @@ def prepared(folder: Path) -> tuple[str, synthetic.Community]:
         app = await Cohort.build(load_settings(Path(config)))
         try:
             async with app.store.read() as conn:
-                place = await q.community(conn, "discord", community.id)
+                place = await find_community(conn, "discord", community.id)
                 assert place is not None
-                ids = [(await q.member(conn, "discord", m)) for m in consenting]
+                ids = [(await find_member(conn, "discord", m)) for m in consenting]
             shown = []
             for n, member in enumerate(ids):
                 assert member is not None

@@ -223,7 +223,7 @@ async def test_suggest_routes_only_options_marked_for_suggestions(
     assert await commands.suggest(moderator, "courses", "page", "") == []
     assert await commands.suggest(moderator, "nope", "course", "") == []
     suggested = {(c.name, o.name) for c in COMMANDS for o in c.options if o.suggest}
-    assert suggested == {("promote", "course"), ("promote", "audience")}
+    assert suggested == {("promote", "course"), ("promote", "audience"), ("digest", "action")}
 
     async def boom(*_: object) -> list[object]:
         raise RuntimeError("boom")

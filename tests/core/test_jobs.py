@@ -8,14 +8,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.core.delivery.transport import Delivery, SendResult, SendStatus
 from bot.core.jobs import Job, JobRunner, background_jobs, run_due_digests, run_job
 from bot.core.services.digest import STALE, DigestReport
 from bot.core.services.suite import Services
-from bot.store import engagement as q
 from bot.store import runs
 from bot.store import schema as s
+from bot.store.communities import CommunityInfo, find_community
 from tests.core.services.conftest import NOW, Clock, load_catalog
+from tests.fakes.transport import RecordingTransport
 from tests.helpers import consent, rows, write
 
 
@@ -122,7 +122,7 @@ async def test_one_failing_digest_does_not_hold_up_the_others(
     )
     real = services.digest.run
 
-    async def run(community: q.CommunityInfo, period: datetime) -> DigestReport:
+    async def run(community: CommunityInfo, period: datetime) -> DigestReport:
         if community.platform == "discord":
             raise RuntimeError("bad data")
         return await real(community, period)
@@ -139,7 +139,7 @@ async def test_run_due_digests_resumes_an_interrupted_run(services: Services, cl
     await load_catalog(cohort)
     await write(cohort, consent("u1", True, True))
     async with cohort.store.read() as conn:
-        community = await q.community(conn, "discord", "g1")
+        community = await find_community(conn, "discord", "g1")
     assert community is not None
     [(_, period)] = await services.digest.due(clock.now)
     async with cohort.store.write() as conn:  # an instance claims the run, then dies
@@ -159,16 +159,7 @@ async def test_delivery_job_drains_the_outbox(services: Services) -> None:
     await load_catalog(cohort)
     await write(cohort, consent("u1", True, True))
     await run_due_digests(services)
-    sent: list[Delivery] = []
-
-    class Transport:
-        """Records and succeeds."""
-
-        async def send(self, delivery: Delivery) -> SendResult:
-            """Record the delivery."""
-            sent.append(delivery)
-            return SendResult(SendStatus.SENT)
-
-    [deliveries] = [j for j in background_jobs(services, {"discord": Transport()}) if j.every == 5]
+    transport = RecordingTransport()
+    [deliveries] = [j for j in background_jobs(services, {"discord": transport}) if j.every == 5]
     await deliveries.work()
-    assert [d.recipient for d in sent] == ["u1"]
+    assert [d.recipient for d in transport.sent] == ["u1"]

@@ -26,8 +26,9 @@ async def main(config: Path, out: Path, schema: str | None, members: int) -> Non
     from bot.core.services.suite import Services
     from bot.domain.replies import Paragraph, Reply, reply_to_dict
     from bot.logging_setup import configure_logging
-    from bot.store import engagement as q
     from bot.store import outbox
+    from bot.store.communities import find_community
+    from bot.store.members import find_member
     from tests.helpers import consent, write
 
     configure_logging("INFO")
@@ -36,11 +37,11 @@ async def main(config: Path, out: Path, schema: str | None, members: int) -> Non
     try:
         await write(cohort, *(consent(f"u{n}", True, True) for n in range(members)))
         async with cohort.store.write() as conn:
-            place = await q.community(conn, "discord", "g1")
+            place = await find_community(conn, "discord", "g1")
             assert place is not None
             queued = []
             for n in range(members):
-                member = await q.member(conn, "discord", f"u{n}")
+                member = await find_member(conn, "discord", f"u{n}")
                 assert member is not None
                 reply = Reply((Paragraph.of(f"hello u{n}"),))
                 queued.append(

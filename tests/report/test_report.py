@@ -19,8 +19,9 @@ from bot.core.services.suite import Services
 from bot.domain.actors import Actor
 from bot.report.gather import gather
 from bot.report.page import render_html
-from bot.store import engagement as q
 from bot.store import schema as s
+from bot.store.communities import find_community
+from bot.store.members import members_by_ids
 from bot.store.tracking import Shown, record_impressions
 from tests.core.services.conftest import NOW, import_community, load_catalog, train_model
 from tests.helpers import message, write
@@ -59,8 +60,8 @@ async def shown_and_sent(services: Services, community_ref: str) -> None:
     cohort = services.context.cohort
     platform, _, platform_id = community_ref.partition(":")
     async with cohort.store.read() as conn:
-        place = await q.community(conn, platform, platform_id)
-        members = list((await q.members_by_ids(conn, range(1, 400))).values())[:4]
+        place = await find_community(conn, platform, platform_id)
+        members = list((await members_by_ids(conn, range(1, 400))).values())[:4]
     assert place is not None and len(members) == 4
     shown = [
         Shown(m.id, "rust-101", 1, variant, platform, place.id)

@@ -50,8 +50,10 @@ from bot.core.delivery.transport import (
 )
 from bot.core.services.context import ServiceContext
 from bot.domain.replies import reply_from_dict
-from bot.store import engagement as q
 from bot.store import outbox
+from bot.store.audit import write_audit
+from bot.store.campaigns import SLOWED
+from bot.store.members import mark_unreachable
 from bot.store.tracking import Shown, record_impressions
 
 log = logging.getLogger(__name__)
@@ -560,10 +562,20 @@ class Dispatcher:
             elif status is SendStatus.UNREACHABLE:
                 await outbox.finish(conn, item.id, outbox.UNREACHABLE, now, error=result.error)
                 if item.member_id is not None:
-                    await q.mark_unreachable(conn, item.member_id, now)
+                    await mark_unreachable(conn, item.member_id, now)
                     state.closed.add(item.member_id)
                 report.unreachable += 1
             elif status is SendStatus.RATE_LIMITED:
+                if result.slow_down:  # moderators see it in the campaign's outcome
+                    await write_audit(
+                        conn,
+                        ts=now,
+                        action=SLOWED,
+                        outcome="paused",
+                        community_id=item.community_id,
+                        target=item.campaign,
+                        details={"platform": item.payload.get("platform"), "error": result.error},
+                    )
                 await outbox.finish(
                     conn,
                     item.id,

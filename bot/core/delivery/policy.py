@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.config import DeliverySettings
 from bot.domain.consent import ConsentGate
-from bot.store import engagement as q
 from bot.store import outbox
+from bot.store.communities import CommunityInfo
+from bot.store.members import MemberInfo, person_members
 
 NO_CONSENT, UNREACHABLE, CAPPED, COOLDOWN, QUIET = (
     "no_consent",
@@ -91,8 +92,8 @@ class DeliveryPolicy:
     async def check(
         self,
         conn: AsyncConnection,
-        members: list[q.MemberInfo],
-        community: q.CommunityInfo,
+        members: list[MemberInfo],
+        community: CommunityInfo,
         course: str | None,
         now: datetime,
         *,
@@ -113,7 +114,7 @@ class DeliveryPolicy:
             person_of[member.id] = key
             identities[key].add(member.id)
             if member.person_id:
-                for other in await q.person_members(conn, member.id):
+                for other in await person_members(conn, member.id):
                     identities[key].add(other.id)
         horizon = now - timedelta(days=max(settings.dm_cap_days, settings.course_cooldown_days))
         history = await outbox.recent_promotions(

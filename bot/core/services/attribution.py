@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.services.context import ServiceContext
 from bot.store import attribution as a
-from bot.store import engagement as q
+from bot.store.members import person_members
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class AttributionService:
                 return touch, "token"
         if purchase.member_id is None:
             return None, "organic"
-        identities = [m.id for m in await q.person_members(conn, purchase.member_id)]
+        identities = [m.id for m in await person_members(conn, purchase.member_id)]
         touch = await a.last_touch(
             conn, identities, purchase.course_id, purchase.ts - window, purchase.ts + SKEW
         )

@@ -19,7 +19,7 @@ from bot.core.services.context import ServiceContext
 from bot.domain.replies import Items, Paragraph, Reply
 from bot.i18n import Translator
 from bot.store import campaigns as store
-from bot.store import engagement as q
+from bot.store.communities import CommunityInfo
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,14 @@ def describe(t: Translator, status: CampaignStatus) -> Paragraph:
     )
     if outcome.error and outcome.count("failed"):
         text += " " + t("Last error: {error}", error=outcome.error)
+    if outcome.slowed:
+        text += " " + t.plural(
+            "The platform asked Cohort to open DMs more slowly once: it paused, then went on "
+            "at a lower rate; nobody was marked unreachable.",
+            "The platform asked Cohort to open DMs more slowly {n} times: it paused, then went "
+            "on at a lower rate; nobody was marked unreachable.",
+            outcome.slowed,
+        )
     return Paragraph.of(head + text)
 
 
@@ -81,7 +89,7 @@ class CampaignReports:
         self.context = context
 
     async def recent(
-        self, community: q.CommunityInfo, campaign: str | None = None
+        self, community: CommunityInfo, campaign: str | None = None
     ) -> list[CampaignStatus]:
         """The latest campaigns in `community` (or just `campaign`), with their outcomes."""
         async with self.context.store.read() as conn:
@@ -104,7 +112,7 @@ class CampaignReports:
 
     async def wait(
         self,
-        community: q.CommunityInfo,
+        community: CommunityInfo,
         draft: int,
         t: Translator,
         *,

@@ -15,7 +15,8 @@ from bot.core.services.context import ServiceContext
 from bot.domain.actors import Actor
 from bot.domain.events import ConsentChanged, Event
 from bot.domain.replies import Button, ButtonStyle, Paragraph, Reply
-from bot.store import engagement as q
+from bot.store.communities import all_communities, find_community
+from bot.store.members import find_member, memberships_of, person_members
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +69,12 @@ class ConsentService:
             )
         ]
         async with self.context.store.read() as conn:
-            own = await q.member(conn, actor.platform, actor.member)
+            own = await find_member(conn, actor.platform, actor.member)
             if own is None or own.person_id is None:
                 return events
-            identities = await q.person_members(conn, own.id)
-            memberships = await q.memberships_of(conn, [m.id for m in identities])
-            communities = {c.id: c for c in await q.all_communities(conn)}
+            identities = await person_members(conn, own.id)
+            memberships = await memberships_of(conn, [m.id for m in identities])
+            communities = {c.id: c for c in await all_communities(conn)}
         by_id = {m.id: m for m in identities}
         for member_id, community_id in memberships:
             identity = by_id[member_id]
@@ -98,7 +99,7 @@ class ConsentService:
 
     async def _known_community(self, actor: Actor, community: str) -> None:
         async with self.context.store.read() as conn:
-            if await q.community(conn, actor.platform, community) is None:
+            if await find_community(conn, actor.platform, community) is None:
                 raise UnknownCommunity(community)
 
     async def opt_in(

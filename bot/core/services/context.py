@@ -20,9 +20,12 @@ from bot.domain.events import Event
 from bot.domain.permissions import PermissionDenied, require_moderator
 from bot.domain.replies import Paragraph, Reply
 from bot.i18n import Translator, normalize_locale, translator
-from bot.store import engagement as q
+from bot.store.audit import write_audit
+from bot.store.communities import find_community
+from bot.store.members import find_member
 from bot.store.store import Store
-from bot.store.writer import EventWriter, WriteResult
+from bot.store.writer import EventWriter
+from bot.store.writers.results import WriteResult
 from bot.training.models import Models
 
 log = logging.getLogger(__name__)
@@ -103,12 +106,12 @@ class ServiceContext:
         except PermissionDenied as denial:
             async with self.store.write() as conn:
                 community = (
-                    await q.community(conn, actor.platform, actor.community)
+                    await find_community(conn, actor.platform, actor.community)
                     if actor.community
                     else None
                 )
-                member = await q.member(conn, actor.platform, actor.member)
-                await q.audit(
+                member = await find_member(conn, actor.platform, actor.member)
+                await write_audit(
                     conn,
                     ts=self.clock(),
                     action=action,

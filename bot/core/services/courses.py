@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.core.services.context import ServiceContext
 from bot.domain.actors import Actor
 from bot.domain.replies import Items, Link, Paragraph, Reply, Style, Text, page_buttons, paginate
-from bot.store import engagement as q
+from bot.store.courses import course_rows
 
 PAGE_SIZE = 5
 
@@ -20,7 +20,7 @@ class CoursesService:
         """One page of the catalog, with previous/next buttons."""
         t = self.context.t(actor)
         async with self.context.store.read() as conn:
-            courses = await q.course_rows(conn)
+            courses = await course_rows(conn)
         if not courses:
             return Reply((Paragraph.of(t("No courses are available right now.")),), private=True)
         shown, page, count = paginate(courses, page, PAGE_SIZE)

@@ -20,7 +20,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
@@ -31,24 +31,34 @@ from bot.core.links import tracking_url
 from bot.core.services.context import ServiceContext
 from bot.core.services.insights import top_helpers
 from bot.core.services.recommend import RecommendService, reason_text
+from bot.domain.actors import Actor
+from bot.domain.permissions import is_moderator
 from bot.domain.replies import (
     Button,
     Items,
     Paragraph,
     Reply,
     Style,
+    Suggestion,
     Text,
     reply_to_dict,
 )
-from bot.store import engagement as q
+from bot.i18n import Translator
 from bot.store import outbox, runs
+from bot.store.audiences import dm_audience
+from bot.store.audit import write_audit
+from bot.store.communities import CommunityInfo, all_communities, find_community
+from bot.store.courses import course_rows
+from bot.store.members import MemberInfo, find_member, members_by_ids
+from bot.store.texts import community_term_counts, community_texts, most_discussed
 from bot.store.tracking import new_token
-from bot.store.writer import week_of
+from bot.store.writers.counts import week_of
 from recsys.text import tokenize
 
 log = logging.getLogger(__name__)
 
 JOB = "digest"
+MODERATOR_ACTIONS = ("preview", "now")
 WINDOW = timedelta(days=7)
 STALE = timedelta(minutes=10)
 GRACE = timedelta(hours=12)  # a period missed by longer (bot was down) is skipped
@@ -86,12 +96,12 @@ class DigestService:
 
     # -- schedule ----------------------------------------------------------------------
 
-    def trigger(self, community: q.CommunityInfo) -> CronTrigger:
+    def trigger(self, community: CommunityInfo) -> CronTrigger:
         """The community's schedule, in its timezone."""
         cron = community.digest_cron or self.context.cohort.settings.digest.cron
         return CronTrigger.from_crontab(cron, timezone=zone(community.timezone, "UTC"))
 
-    def _fires(self, community: q.CommunityInfo, start: datetime) -> Iterator[datetime]:
+    def _fires(self, community: CommunityInfo, start: datetime) -> Iterator[datetime]:
         """The schedule's fire times from `start` on, in UTC, each local time once.
 
         Steps are taken in UTC: local wall-clock arithmetic would step back into the
@@ -107,7 +117,7 @@ class DigestService:
             fire = trigger.get_next_fire_time(fire, after)
 
     def period(
-        self, community: q.CommunityInfo, now: datetime, lookback: timedelta = timedelta(days=35)
+        self, community: CommunityInfo, now: datetime, lookback: timedelta = timedelta(days=35)
     ) -> datetime | None:
         """The latest fire time in [`now` - `lookback`, `now`] (the period to deliver), in UTC."""
         latest: datetime | None = None
@@ -117,12 +127,12 @@ class DigestService:
             latest = fire
         return None if latest is None else latest.astimezone(now.tzinfo)
 
-    def next_fire(self, community: q.CommunityInfo, now: datetime) -> datetime | None:
+    def next_fire(self, community: CommunityInfo, now: datetime) -> datetime | None:
         """When the community's next digest is due (UTC)."""
         fire = next(self._fires(community, now), None)
         return None if fire is None else fire.astimezone(now.tzinfo)
 
-    async def due(self, now: datetime) -> list[tuple[q.CommunityInfo, datetime]]:
+    async def due(self, now: datetime) -> list[tuple[CommunityInfo, datetime]]:
         """Communities whose current period (not too old) has no run yet, or a stale one.
 
         A run whose owner stopped heartbeating for `STALE` was interrupted: it is due
@@ -130,7 +140,7 @@ class DigestService:
         """
         out = []
         async with self.context.store.read() as conn:
-            for community in await q.all_communities(conn):
+            for community in await all_communities(conn):
                 period = self.period(community, now, GRACE)
                 if period is None:
                     continue  # not due, or missed by more than GRACE (the bot was down)
@@ -143,7 +153,7 @@ class DigestService:
     # -- running -----------------------------------------------------------------------
 
     async def run(
-        self, community: q.CommunityInfo, period: datetime, *, personal: bool | None = None
+        self, community: CommunityInfo, period: datetime, *, personal: bool | None = None
     ) -> DigestReport:
         """Claim and queue the digest of `community` for `period` (no-op if done)."""
         now = self.context.clock()
@@ -183,7 +193,7 @@ class DigestService:
         )
         return report
 
-    async def _channel(self, community: q.CommunityInfo, period: datetime, run_id: int) -> int:
+    async def _channel(self, community: CommunityInfo, period: datetime, run_id: int) -> int:
         reply = await self.channel_digest(community, period)
         delivery = outbox.NewDelivery(
             kind="channel",
@@ -202,12 +212,12 @@ class DigestService:
             return await outbox.enqueue(conn, [delivery], self.context.clock())
 
     async def _personal(
-        self, community: q.CommunityInfo, period: datetime, run_id: int, report: DigestReport
+        self, community: CommunityInfo, period: datetime, run_id: int, report: DigestReport
     ) -> None:
         gate = self.context.cohort.gate
         async with self.context.store.read() as conn:
-            audience = await q.dm_audience(conn, community.id)
-            members = await q.members_by_ids(conn, audience)
+            audience = await dm_audience(conn, community.id)
+            members = await members_by_ids(conn, audience)
             queued = await outbox.run_members(conn, run_id)  # before an interruption
         audience = [i for i in audience if i not in queued]
         for start in range(0, len(audience), CHUNK):
@@ -246,16 +256,16 @@ class DigestService:
 
     async def _personal_delivery(
         self,
-        community: q.CommunityInfo,
+        community: CommunityInfo,
         period: datetime,
         run_id: int,
-        member: q.MemberInfo,
+        member: MemberInfo,
         not_before: datetime | None,
     ) -> outbox.NewDelivery:
         t = self.context.t(locale=member.locale or community.locale)
         variant, choices = await self.recommend.choices_for(member, PICKS)
         async with self.context.store.read() as conn:
-            courses = {row["id"]: row for row in await q.course_rows(conn)}
+            courses = {row["id"]: row for row in await course_rows(conn)}
         public = self.context.cohort.settings.web.public_url
         items, impressions, buttons = [], [], []
         for position, choice in enumerate(choices, 1):
@@ -307,9 +317,146 @@ class DigestService:
             not_before=not_before,
         )
 
+    # -- moderators (`/digest preview`, `/digest now`) ---------------------------------
+
+    async def moderate(self, actor: Actor, action: str) -> Reply:
+        """`/digest preview` or `/digest now` for a moderator of the actor's community.
+
+        Preview shows the channel post as it would go out now, where it would go and
+        to how many members, without queueing anything. Now builds and queues the
+        current period's digest at once (the dispatcher sends it at the configured
+        rate); a period already done is not sent again, so the schedule and a
+        moderator never both send one.
+        """
+        t = self.context.t(actor)
+        choice = action.strip().lower()
+        if choice not in MODERATOR_ACTIONS:
+            return Reply((Paragraph.of(t("Usage: /digest preview or /digest now")),), private=True)
+        denied = await self.context.moderator_denial(actor, f"digest {choice}", "")
+        if denied is not None:
+            return denied
+        async with self.context.store.read() as conn:
+            community = await find_community(conn, actor.platform, actor.community or "")
+        if community is None:
+            return Reply((Paragraph.of(t("Cohort has seen no activity here yet.")),), private=True)
+        now = self.context.clock()
+        period = self.period(community, now) or now.replace(minute=0, second=0, microsecond=0)
+        if choice == "preview":
+            return await self._preview(community, period, now, t)
+        return await self._now(actor, community, period, now, t)
+
+    async def suggest(self, actor: Actor, option: str, typed: str) -> list[Suggestion]:
+        """`/digest`'s actions that match what a moderator typed (none for others)."""
+        roles = self.context.cohort.settings.discord.moderator_roles
+        if option != "action" or actor.community is None or not is_moderator(actor, roles):
+            return []
+        t = self.context.t(actor)
+        labels = {"preview": t("preview: see it first"), "now": t("now: send it at once")}
+        wanted = typed.strip().lower()
+        return [Suggestion(labels[a], a) for a in MODERATOR_ACTIONS if a.startswith(wanted)]
+
+    async def _preview(
+        self, community: CommunityInfo, period: datetime, now: datetime, t: Translator
+    ) -> Reply:
+        post = await self.channel_digest(community, period)
+        async with self.context.store.read() as conn:
+            members = len(await dm_audience(conn, community.id))
+        if not self.context.cohort.settings.digest.personal:
+            members = 0
+        if community.digest_channel:
+            where = t.plural(
+                "When it goes out: this post in channel {channel}, and personal picks to up "
+                "to {n} member who opted in to direct messages.",
+                "When it goes out: this post in channel {channel}, and personal picks to up "
+                "to {n} members who opted in to direct messages.",
+                members,
+                channel=community.digest_channel,
+            )
+        else:
+            where = t.plural(
+                "No digest channel is set, so only personal picks go out, to up to {n} "
+                "member who opted in to direct messages (an operator sets the channel with "
+                "cohort digest schedule --channel).",
+                "No digest channel is set, so only personal picks go out, to up to {n} "
+                "members who opted in to direct messages (an operator sets the channel with "
+                "cohort digest schedule --channel).",
+                members,
+            )
+        notes = [Paragraph.of(where)]
+        upcoming = self.next_fire(community, now)
+        if upcoming is not None:
+            notes.append(
+                Paragraph.of(
+                    t(
+                        "Next scheduled digest: {when} UTC. /digest now sends this one at once.",
+                        when=upcoming.strftime("%Y-%m-%d %H:%M"),
+                    )
+                )
+            )
+        return replace(
+            post,
+            title=t("Digest preview: {title}", title=post.title) if post.title else post.title,
+            blocks=(*post.blocks, *notes),
+            private=True,
+        )
+
+    async def _now(
+        self,
+        actor: Actor,
+        community: CommunityInfo,
+        period: datetime,
+        now: datetime,
+        t: Translator,
+    ) -> Reply:
+        report = await self.run(community, period)
+        when = period.strftime("%Y-%m-%d %H:%M")
+        if not report.claimed:
+            text = (
+                t(
+                    "The digest of {when} UTC was already sent; the next one follows the schedule.",
+                    when=when,
+                )
+                if report.done
+                else t("The digest of {when} UTC is being built right now.", when=when)
+            )
+            return Reply((Paragraph.of(text),), private=True)
+        async with self.context.store.write() as conn:
+            member = await find_member(conn, actor.platform, actor.member)
+            await write_audit(
+                conn,
+                ts=now,
+                action="digest now",
+                outcome="queued",
+                community_id=community.id,
+                actor_member_id=member.id if member else None,
+                target=period.isoformat(),
+                details={
+                    "by": self.context.pseudonym(actor),
+                    "channel_post": report.channel_post,
+                    "personal": report.personal,
+                },
+            )
+        counts = {"when": when, "personal": report.personal, "deferred": report.deferred}
+        text = (
+            t(
+                "Digest of {when} UTC queued: the channel post and {personal} personal digests "
+                "({deferred} wait for the members' quiet hours). They go out at the configured "
+                "rate; /insights shows what was delivered.",
+                **counts,
+            )
+            if report.channel_post
+            else t(
+                "Digest of {when} UTC queued: {personal} personal digests ({deferred} wait for "
+                "the members' quiet hours). They go out at the configured rate; /insights "
+                "shows what was delivered.",
+                **counts,
+            )
+        )
+        return Reply((Paragraph.of(text),), private=True)
+
     # -- content -------------------------------------------------------------------------
 
-    async def channel_digest(self, community: q.CommunityInfo, period: datetime) -> Reply:
+    async def channel_digest(self, community: CommunityInfo, period: datetime) -> Reply:
         """The community's week, as a channel post."""
         t = self.context.t(locale=community.locale)
         gate = self.context.cohort.gate  # quote only members who still consent
@@ -317,31 +464,31 @@ class DigestService:
         async with self.context.store.read() as conn:
             discussed = [
                 row
-                for row in await q.most_discussed(conn, community.id, since, limit=10)
+                for row in await most_discussed(conn, community.id, since, limit=10)
                 if gate.identifies(row[3], community.platform_id, row[4])
             ][:3]
             this_week = Counter(
                 q_
-                for text in await q.community_texts(conn, community.id, since, period)
+                for text in await community_texts(conn, community.id, since, period)
                 for q_ in tokenize(text)
             )
             last_week = Counter(
                 q_
-                for text in await q.community_texts(conn, community.id, since - WINDOW, since)
+                for text in await community_texts(conn, community.id, since - WINDOW, since)
                 for q_ in tokenize(text)
             )
             this_week.update(
-                await q.community_term_counts(
+                await community_term_counts(
                     conn, community.id, week_of((period - timedelta(days=1)).date())
                 )
             )
             last_week.update(
-                await q.community_term_counts(
+                await community_term_counts(
                     conn, community.id, week_of((since - timedelta(days=1)).date())
                 )
             )
             courses = [
-                row for row in await q.course_rows(conn) if since <= row["created_at"] < period
+                row for row in await course_rows(conn) if since <= row["created_at"] < period
             ]
         blocks: list[Paragraph | Items] = []
         if discussed:

@@ -30,8 +30,8 @@ from bot.core.services.funnel import FunnelService
 from bot.core.stats import Interval
 from bot.errors import CohortError
 from bot.i18n import rule_segment_name, segment_description, segment_name, translator
-from bot.store import engagement as q
 from bot.store import exports as x
+from bot.store.communities import CommunityInfo, all_communities
 from bot.training.facade import TrainedModel
 
 log = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ class ExportService:
 
     # -- who may be named ----------------------------------------------------------------
 
-    def _identifies(self, member: x.Identity, community: q.CommunityInfo) -> bool:
+    def _identifies(self, member: x.Identity, community: CommunityInfo) -> bool:
         gate = self.context.cohort.gate
         return member.platform == community.platform and gate.identifies(
             member.platform, community.platform_id, member.platform_id
@@ -182,7 +182,7 @@ class ExportService:
     def _named(
         self,
         member_id: int,
-        community: q.CommunityInfo,
+        community: CommunityInfo,
         people: dict[int, x.Identity],
         persons: dict[int, list[x.Identity]],
     ) -> x.Identity | None:
@@ -195,10 +195,10 @@ class ExportService:
 
     async def _people(
         self,
-    ) -> tuple[dict[int, x.Identity], dict[int, list[x.Identity]], list[q.CommunityInfo]]:
+    ) -> tuple[dict[int, x.Identity], dict[int, list[x.Identity]], list[CommunityInfo]]:
         async with self.context.store.read() as conn:
             people = await x.identities(conn)
-            communities = await q.all_communities(conn)
+            communities = await all_communities(conn)
         persons: dict[int, list[x.Identity]] = {}
         for person in people.values():
             if person.person_id is not None:
@@ -217,7 +217,7 @@ class ExportService:
         """Every identified membership with consent flags and stored message activity."""
         async with self.context.store.read() as conn:
             people = await x.identities(conn)
-            communities = {c.id: c for c in await q.all_communities(conn)}
+            communities = {c.id: c for c in await all_communities(conn)}
             memberships = await x.memberships(conn)
             activity = await x.activity(conn)
         rows: list[dict[str, Cell]] = []

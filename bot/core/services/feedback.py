@@ -15,7 +15,7 @@ from bot.core.services.context import ServiceContext
 from bot.domain.actors import Actor
 from bot.domain.events import ButtonPressed
 from bot.domain.replies import Paragraph, Reply
-from bot.store import engagement as q
+from bot.store.communities import community_by_id
 from bot.store.tracking import impression
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,7 @@ class FeedbackService:
         if community is None:
             async with self.context.store.read() as conn:
                 row = (
-                    await q.community_by_id(conn, shown.community_id)
-                    if shown.community_id
-                    else None
+                    await community_by_id(conn, shown.community_id) if shown.community_id else None
                 )
             community = row.platform_id if row else None
         if community is not None:

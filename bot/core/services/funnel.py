@@ -19,7 +19,7 @@ from bot.core.services.context import ServiceContext
 from bot.core.stats import Interval, rate_difference, rate_ratio, wilson
 from bot.errors import CohortError
 from bot.store import attribution as a
-from bot.store import engagement as q
+from bot.store.communities import find_community
 
 # (name, treatment variant, control variant)
 LIFTS = (
@@ -142,7 +142,7 @@ class FunnelService:
         async with self.context.store.read() as conn:
             if community is not None:
                 platform, _, platform_id = community.partition(":")
-                info = await q.community(conn, platform, platform_id)
+                info = await find_community(conn, platform, platform_id)
                 if info is None:
                     raise CohortError(f"unknown community {community!r} (expected platform:id)")
                 community_id = info.id

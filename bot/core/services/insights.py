@@ -15,12 +15,13 @@ from datetime import timedelta
 
 from bot.core.services.context import ServiceContext
 from bot.core.services.funnel import FunnelService
+from bot.core.services.identities import identified_names
 from bot.domain.actors import Actor
 from bot.domain.replies import Button, File, Image, Items, Paragraph, Reply, Style, Text
 from bot.i18n import segment_description, segment_name
 from bot.store import attribution as a
-from bot.store import engagement as q
 from bot.store import outbox, stats
+from bot.store.communities import CommunityInfo, find_community
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ REPORT_DAYS = 30
 REPORT_ACTION = "rp:"
 
 
-async def top_helpers(context: ServiceContext, community: q.CommunityInfo, n: int = 3) -> list[str]:
+async def top_helpers(context: ServiceContext, community: CommunityInfo, n: int = 3) -> list[str]:
     """Display names of the community's top helpers who still consent there.
 
     The model only knows members who consented when it was trained; consent is
@@ -43,30 +44,9 @@ async def top_helpers(context: ServiceContext, community: q.CommunityInfo, n: in
     if models is None or models.influence is None:
         return []
     ranked = [int(key) for key, _ in models.influence.top("helpers", 10 * n)]
-    gate = context.cohort.gate
-    names: list[str] = []
     async with context.store.read() as conn:
-        members = await q.members_by_ids(conn, ranked)
-        for member_id in ranked:
-            member = members.get(member_id)
-            if member is None:
-                continue
-            if member.platform != community.platform and member.person_id is not None:
-                member = next(
-                    (
-                        other
-                        for other in await q.person_members(conn, member.id)
-                        if other.platform == community.platform
-                    ),
-                    member,
-                )
-            if member.display_name and gate.identifies(
-                member.platform, community.platform_id, member.platform_id
-            ):
-                names.append(member.display_name)
-            if len(names) == n:
-                break
-    return names
+        names = await identified_names(context, conn, community, ranked)
+    return [names[member_id] for member_id in ranked if member_id in names][:n]
 
 
 class InsightsService:
@@ -84,7 +64,7 @@ class InsightsService:
         t = self.context.t(actor)
         now = self.context.clock()
         async with self.context.store.read() as conn:
-            community = await q.community(conn, actor.platform, actor.community or "")
+            community = await find_community(conn, actor.platform, actor.community or "")
             if community is None:
                 return Reply(
                     (Paragraph.of(t("Cohort has seen no activity here yet.")),), private=True
@@ -175,7 +155,7 @@ class InsightsService:
             buttons=((Button(t("Full report"), action=REPORT_ACTION),),),
         )
 
-    async def _chart(self, actor: Actor, community: q.CommunityInfo) -> Image | None:
+    async def _chart(self, actor: Actor, community: CommunityInfo) -> Image | None:
         """The last four weeks' messages per day and top topics (None: nothing to draw)."""
         from bot.report import charts
         from bot.report.gather import snapshot
@@ -205,7 +185,7 @@ class InsightsService:
 
         t = self.context.t(actor)
         async with self.context.store.read() as conn:
-            community = await q.community(conn, actor.platform, actor.community or "")
+            community = await find_community(conn, actor.platform, actor.community or "")
         if community is None:
             return Reply((Paragraph.of(t("Cohort has seen no activity here yet.")),), private=True)
         html = await build_report(

@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 from bot.core.services.context import ServiceContext
 from bot.domain.actors import Actor
 from bot.domain.replies import Paragraph, Reply, Style, Text
-from bot.store import engagement as q
 from bot.store import links as store
+from bot.store.audit import write_audit
+from bot.store.members import find_member, members_by_ids
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class LinkService:
         t = self.context.t(actor)
         now = self.context.clock()
         async with self.context.store.write() as conn:
-            member = await q.member(conn, actor.platform, actor.member)
+            member = await find_member(conn, actor.platform, actor.member)
             if member is None or not self._consented(actor):
                 return _private(t("Opt in first (/optin), then link your accounts."))
             code = new_code()
@@ -89,12 +90,12 @@ class LinkService:
         if len(recent) >= MAX_ATTEMPTS:
             return _private(t("Too many wrong codes: wait a few minutes and try again."))
         async with self.context.store.write() as conn:
-            member = await q.member(conn, actor.platform, actor.member)
+            member = await find_member(conn, actor.platform, actor.member)
             if member is None or not self._consented(actor):
                 return _private(t("Opt in first (/optin), then link your accounts."))
             issuer_id = await store.take_code(conn, code_hash(code), now)
             issuer = (
-                (await q.members_by_ids(conn, [issuer_id])).get(issuer_id)
+                (await members_by_ids(conn, [issuer_id])).get(issuer_id)
                 if issuer_id is not None
                 else None
             )
@@ -109,7 +110,7 @@ class LinkService:
                 # The issuer withdrew consent since showing the code: linking is profiling.
                 return _private(t("Opt in first (/optin), then link your accounts."))
             await store.link(conn, issuer.id, member.id, now)
-            await q.audit(
+            await write_audit(
                 conn,
                 ts=now,
                 action="link",
@@ -131,10 +132,10 @@ class LinkService:
         """Take this account out of its person."""
         t = self.context.t(actor)
         async with self.context.store.write() as conn:
-            member = await q.member(conn, actor.platform, actor.member)
+            member = await find_member(conn, actor.platform, actor.member)
             changed = await store.unlink(conn, member.id) if member else 0
             if changed and member is not None:
-                await q.audit(
+                await write_audit(
                     conn,
                     ts=self.context.clock(),
                     action="unlink",

@@ -27,9 +27,10 @@ from bot.core.services.recommend import in_holdout
 from bot.domain.actors import Actor
 from bot.domain.refs import MemberRef
 from bot.domain.replies import Button, ButtonStyle, File, Paragraph, Reply
-from bot.store import engagement as q
+from bot.store.audit import write_audit
 from bot.store.erasure import ErasureCounts, erase_person
 from bot.store.export import person_export
+from bot.store.members import MemberInfo, find_member, person_members
 from bot.store.retention import PurgeCounts, purge_other, purge_texts
 from bot.training.artifacts import forget_members
 
@@ -71,10 +72,10 @@ class PrivacyService:
     async def export_data(self, ref: MemberRef) -> dict[str, Any] | None:
         """Everything held about the person behind `ref` (None: nothing is stored)."""
         async with self.context.store.read() as conn:
-            member = await q.member(conn, ref.platform, ref.id)
+            member = await find_member(conn, ref.platform, ref.id)
             if member is None:
                 return None
-            identities = await q.person_members(conn, member.id)
+            identities = await person_members(conn, member.id)
             data = await person_export(conn, [m.id for m in identities])
         data["model"] = await self._model_view(identities)
         return {
@@ -84,7 +85,7 @@ class PrivacyService:
             **data,
         }
 
-    async def _model_view(self, identities: list[q.MemberInfo]) -> dict[str, Any]:
+    async def _model_view(self, identities: list[MemberInfo]) -> dict[str, Any]:
         """What the trained models hold about each identity."""
         model = await self.context.models.current()
         settings = self.context.cohort.settings.recommend
@@ -182,8 +183,8 @@ class PrivacyService:
         writer = cohort.writer
         root = context.models.root  # the artifacts these services serve
         async with context.store.read() as conn:
-            member = await q.member(conn, ref.platform, ref.id)
-            keys = [str(m.id) for m in await q.person_members(conn, member.id)] if member else []
+            member = await find_member(conn, ref.platform, ref.id)
+            keys = [str(m.id) for m in await person_members(conn, member.id)] if member else []
         # The models first: if rewriting them fails nothing is erased yet, and a retry
         # finds the same rows (erasing first would lose the model keys with the rows).
         versions = await asyncio.to_thread(forget_members, root, keys, now)
@@ -200,7 +201,7 @@ class PrivacyService:
         checkpointed = await context.store.checkpoint()
         context.models.forget_loaded()
         async with context.store.write() as conn:
-            await q.audit(
+            await write_audit(
                 conn,
                 ts=now,
                 action="privacy.forget",

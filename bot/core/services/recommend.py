@@ -25,7 +25,12 @@ from bot.core.services.context import ServiceContext
 from bot.domain.actors import Actor
 from bot.domain.replies import Button, ButtonStyle, Items, Paragraph, Reply, Style, Text
 from bot.i18n import Translator
-from bot.store import engagement as q
+from bot.store.channels import channel_row
+from bot.store.communities import find_community
+from bot.store.courses import course_rows
+from bot.store.interactions import dismissed_courses, owned_courses, purchase_counts
+from bot.store.members import MemberInfo, find_member, person_members
+from bot.store.texts import channel_document
 from bot.store.tracking import Shown, record_impressions
 from recsys.policy import Reason
 
@@ -41,7 +46,7 @@ def in_holdout(key: str, share: float) -> bool:
     return int.from_bytes(digest, "big") / 2**64 < share
 
 
-def holdout_key(actor: Actor, member: q.MemberInfo | None) -> str:
+def holdout_key(actor: Actor, member: MemberInfo | None) -> str:
     """The key of the person for the holdout draw: linked identities share it."""
     if member is None:
         return f"ref:{actor.ref}"
@@ -79,23 +84,23 @@ class RecommendService:
         )
         async with self.context.store.read() as conn:
             community = (
-                await q.community(conn, actor.platform, actor.community)
+                await find_community(conn, actor.platform, actor.community)
                 if actor.community
                 else None
             )
-            courses = {row["id"]: row for row in await q.course_rows(conn)}
-            member = await q.member(conn, actor.platform, actor.member) if identified else None
+            courses = {row["id"]: row for row in await course_rows(conn)}
+            member = await find_member(conn, actor.platform, actor.member) if identified else None
             channel_id = (
-                await q.channel_row(conn, community.id, actor.channel)
+                await channel_row(conn, community.id, actor.channel)
                 if community and actor.channel
                 else None
             )
             document = (
-                await q.channel_document(conn, community.id, actor.channel)
+                await channel_document(conn, community.id, actor.channel)
                 if community and not identified
                 else ""
             )
-            popularity = await q.purchase_counts(conn)
+            popularity = await purchase_counts(conn)
         if identified:
             variant, choices = await self.choices_for(member, count, actor=actor)
         else:
@@ -118,7 +123,7 @@ class RecommendService:
         return self._reply(actor, choices, shown, courses, identified)
 
     async def choices_for(
-        self, member: q.MemberInfo | None, count: int, *, actor: Actor | None = None
+        self, member: MemberInfo | None, count: int, *, actor: Actor | None = None
     ) -> tuple[str, list[Choice]]:
         """A consenting member's picks and the variant that produced them.
 
@@ -126,11 +131,11 @@ class RecommendService:
         popularity before the first training, variant `untrained`).
         """
         async with self.context.store.read() as conn:
-            courses = {row["id"]: row for row in await q.course_rows(conn)}
-            identities = await q.person_members(conn, member.id) if member else []
+            courses = {row["id"]: row for row in await course_rows(conn)}
+            identities = await person_members(conn, member.id) if member else []
             ids = [m.id for m in identities]
-            excluded = await q.owned_courses(conn, ids) | await q.dismissed_courses(conn, ids)
-            popularity = await q.purchase_counts(conn)
+            excluded = await owned_courses(conn, ids) | await dismissed_courses(conn, ids)
+            popularity = await purchase_counts(conn)
         key = (
             holdout_key(actor, member)
             if actor
@@ -163,7 +168,7 @@ class RecommendService:
         excluded: set[str],
         count: int,
         actor: Actor | None,
-        member: q.MemberInfo | None,
+        member: MemberInfo | None,
     ) -> list[Choice]:
         model = await self.context.models.current()
         if model is None:

@@ -17,33 +17,15 @@ from bot.core.delivery.dispatcher import DEFERRED_HORIZON, LEASE, Dispatcher
 from bot.core.delivery.transport import Delivery, FileTransport, SendResult, SendStatus
 from bot.core.services.suite import Services
 from bot.domain.replies import Paragraph, Reply, reply_to_dict
-from bot.store import engagement as q
 from bot.store import outbox
 from bot.store import schema as s
+from bot.store.communities import find_community
+from bot.store.members import find_member, mark_reachable, mark_unreachable
 from tests.core.services.conftest import NOW, Clock, build_services, load_catalog
+from tests.fakes.transport import RecordingTransport
 from tests.helpers import consent, rows, write
 
 MakeCohort = Callable[..., Awaitable[Cohort]]
-
-
-class Recording:
-    """A fake transport: records each delivery and answers with scripted results.
-
-    Each scripted item is a `SendResult` or an exception to raise; once the script
-    runs out every send succeeds.
-    """
-
-    def __init__(self, *script: SendResult | Exception) -> None:
-        self.script = list(script)
-        self.sent: list[Delivery] = []
-
-    async def send(self, delivery: Delivery) -> SendResult:
-        """Record the delivery and play the next scripted outcome."""
-        self.sent.append(delivery)
-        outcome = self.script.pop(0) if self.script else SendResult(SendStatus.SENT)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
 
 
 async def _setup(cohort: Cohort) -> None:
@@ -72,8 +54,8 @@ async def _queue(
     """Queue one DM for `member`; returns its outbox id."""
     cohort = services.context.cohort
     async with cohort.store.write() as conn:
-        place = await q.community(conn, platform, community)
-        target = await q.member(conn, platform, member)
+        place = await find_community(conn, platform, community)
+        target = await find_member(conn, platform, member)
         assert place is not None and target is not None
         reply = Reply((Paragraph.of(f"hello {member}"),), title="A course")
         impressions = (
@@ -120,7 +102,7 @@ async def test_sent_delivery_is_recorded_with_its_impressions(services: Services
     cohort = services.context.cohort
     await _setup(cohort)
     delivery = await _queue(services, "u1", token="tok-1")
-    transport = Recording()
+    transport = RecordingTransport()
     report = await Dispatcher(services.context, transport).run_once()
     assert report.sent == 1 and report.handled == 1
     [sent] = transport.sent
@@ -153,7 +135,7 @@ async def test_dm_to_a_member_who_withdrew_consent_since_queueing_is_cancelled(
     kept = await _queue(services, "u2", token="tok-u2", not_before=NOW + timedelta(hours=8))
     await write(cohort, consent("u1", True, False, ts=NOW + timedelta(hours=1)))
     clock.now = NOW + timedelta(hours=9)
-    transport = Recording()
+    transport = RecordingTransport()
     report = await Dispatcher(services.context, transport).drain()
     assert [d.id for d in transport.sent] == [kept]
     assert (report.sent, report.cancelled) == (1, 1)
@@ -177,7 +159,7 @@ async def test_unreachable_member_is_marked_and_never_tried_again(services: Serv
     first = await _queue(services, "u1", key="first")
     second = await _queue(services, "u1", key="second")
     other = await _queue(services, "u2", key="other")
-    transport = Recording(SendResult(SendStatus.UNREACHABLE, error="DMs closed"))
+    transport = RecordingTransport(SendResult(SendStatus.UNREACHABLE, error="DMs closed"))
     report = await Dispatcher(services.context, transport).drain()
     assert [d.id for d in transport.sent] == [first, other]
     assert report.sent == 1 and report.unreachable == 2
@@ -185,7 +167,7 @@ async def test_unreachable_member_is_marked_and_never_tried_again(services: Serv
     assert (await _row(services, first)).last_error == "DMs closed"
     assert (await _row(services, second)).status == outbox.UNREACHABLE
     async with cohort.store.read() as conn:
-        member = await q.member(conn, "discord", "u1")
+        member = await find_member(conn, "discord", "u1")
     assert member is not None and member.dm_unreachable_at == NOW
     assert (await Dispatcher(services.context, transport).drain()).handled == 0
     assert len(transport.sent) == 2
@@ -199,16 +181,16 @@ async def test_dms_queued_before_a_member_was_found_unreachable_are_dropped(
     await _setup(cohort)
     dropped = await _queue(services, "u1", key="old")
     async with cohort.store.write() as conn:
-        member = await q.member(conn, "discord", "u1")
+        member = await find_member(conn, "discord", "u1")
         assert member is not None
-        await q.mark_unreachable(conn, member.id, NOW)
-    transport = Recording()
+        await mark_unreachable(conn, member.id, NOW)
+    transport = RecordingTransport()
     report = await Dispatcher(services.context, transport).run_once()
     assert report.unreachable == 1 and transport.sent == []
     row = await _row(services, dropped)
     assert (row.status, row.attempts) == (outbox.UNREACHABLE, 0)
     async with cohort.store.write() as conn:  # the member writes to the bot again
-        await q.mark_reachable(conn, member.id)
+        await mark_reachable(conn, member.id)
     fresh = await _queue(services, "u1", key="new")
     assert (await Dispatcher(services.context, transport).drain()).sent == 1
     assert [d.id for d in transport.sent] == [fresh]
@@ -220,7 +202,7 @@ async def test_run_forever_sends_until_stopped(services: Services) -> None:
     await _queue(services, "u1")
     stop = asyncio.Event()
 
-    class Stopping(Recording):
+    class Stopping(RecordingTransport):
         async def send(self, delivery: Delivery) -> SendResult:
             stop.set()
             return await super().send(delivery)
@@ -239,7 +221,7 @@ async def test_retry_backs_off_then_fails_after_max_attempts(
     await _setup(cohort)
     delivery = await _queue(services, "u1")
     retry = SendResult(SendStatus.RETRY, None, "busy")
-    transport = Recording(retry, SendResult(SendStatus.RETRY, 120.0, "slow down"), retry)
+    transport = RecordingTransport(retry, SendResult(SendStatus.RETRY, 120.0, "slow down"), retry)
     dispatcher = Dispatcher(services.context, transport)
 
     assert (await dispatcher.run_once()).retried == 1
@@ -267,7 +249,7 @@ async def test_default_backoff_doubles(services: Services, clock: Clock) -> None
     await _setup(services.context.cohort)
     delivery = await _queue(services, "u1")
     retry = SendResult(SendStatus.RETRY)
-    dispatcher = Dispatcher(services.context, Recording(retry, retry, retry))
+    dispatcher = Dispatcher(services.context, RecordingTransport(retry, retry, retry))
     waits = []
     for _ in range(3):
         await dispatcher.run_once()
@@ -281,7 +263,7 @@ async def test_transport_exception_makes_the_delivery_uncertain(services: Servic
     """A transport that raises may have sent: the row is uncertain and never sent again."""
     await _setup(services.context.cohort)
     delivery = await _queue(services, "u1")
-    transport = Recording(RuntimeError("socket closed"))
+    transport = RecordingTransport(RuntimeError("socket closed"))
     dispatcher = Dispatcher(services.context, transport)
     report = await dispatcher.run_once()
     assert report.uncertain == 1
@@ -310,7 +292,7 @@ async def test_expired_lease_of_an_attempted_send_becomes_uncertain_and_is_never
     await _setup(cohort)
     delivery = await _queue(services, "u1")
     assert await _claim_as(services, "elsewhere:1:x", attempted=True) == delivery
-    transport = Recording()
+    transport = RecordingTransport()
     dispatcher = Dispatcher(services.context, transport)
     clock.advance(minutes=4)
     report = await dispatcher.run_once()
@@ -334,7 +316,7 @@ async def test_expired_claim_never_attempted_is_sent_by_the_next_pass(
     delivery = await _queue(services, "u1")
     await _claim_as(services, "elsewhere:1:x", attempted=False)
     clock.advance(minutes=6)
-    transport = Recording()
+    transport = RecordingTransport()
     report = await Dispatcher(services.context, transport).drain()
     assert (report.released, report.sent, report.uncertain) == (1, 1, 0)
     row = await _row(services, delivery)
@@ -356,7 +338,7 @@ async def test_claims_of_a_dead_process_are_recovered_at_once(services: Services
     dead = f"{owners.HOST}:{child.pid}:feed"
     await _claim_as(services, dead, attempted=True)
     await _claim_as(services, dead, attempted=False)
-    transport = Recording()
+    transport = RecordingTransport()
     report = await Dispatcher(services.context, transport).drain()
     assert (report.uncertain, report.released, report.sent) == (1, 1, 1)
     assert [d.id for d in transport.sent] == [second]
@@ -370,7 +352,7 @@ async def test_deferred_drain_includes_deliveries_waiting_for_quiet_hours(
     await _setup(services.context.cohort)
     tonight = await _queue(services, "u1", not_before=NOW + timedelta(hours=8))
     far = await _queue(services, "u2", not_before=NOW + DEFERRED_HORIZON + timedelta(hours=1))
-    transport = Recording()
+    transport = RecordingTransport()
     dispatcher = Dispatcher(services.context, transport)
     assert (await dispatcher.drain()).handled == 0
     report = await dispatcher.drain(deferred=True)
@@ -383,12 +365,12 @@ async def test_deliveries_without_a_transport_are_left_pending(services: Service
     await _setup(services.context.cohort)
     discord = await _queue(services, "u1")
     telegram = await _queue(services, "t1", platform="telegram", community="-100")
-    transport = Recording()
+    transport = RecordingTransport()
     report = await Dispatcher(services.context, {"discord": transport}).drain()
     assert report.sent == 1 and [d.id for d in transport.sent] == [discord]
     row = await _row(services, telegram)
     assert (row.status, row.attempts) == (outbox.PENDING, 0)
-    other = Recording()
+    other = RecordingTransport()
     assert (await Dispatcher(services.context, {"telegram": other}).drain()).sent == 1
     assert [d.id for d in other.sent] == [telegram]
 
@@ -398,7 +380,7 @@ async def test_drain_only_takes_the_campaign_asked_for(services: Services) -> No
     await _setup(services.context.cohort)
     mine = await _queue(services, "u1", campaign="a")
     theirs = await _queue(services, "u2", campaign="b")
-    transport = Recording()
+    transport = RecordingTransport()
     await Dispatcher(services.context, transport).drain(campaign="a")
     assert [d.id for d in transport.sent] == [mine]
     assert (await _row(services, theirs)).status == outbox.PENDING
@@ -429,7 +411,7 @@ async def test_every_send_takes_a_permit_of_the_global_rate(
     await _queue(services, "u2", key="b")
     await _queue(services, "t1", platform="telegram", community="-100", key="c")
     await _queue(services, "u1", key="d")
-    transport = Recording()
+    transport = RecordingTransport()
     dispatcher = Dispatcher(services.context, {"discord": transport, "telegram": transport})
     assert (dispatcher.limiter.max_rate, dispatcher.limiter.time_period) == (1, 0.5)
     counting = Counting()
@@ -467,9 +449,9 @@ async def test_two_dispatchers_at_once_send_each_delivery_once(
     services = build_services(cohort, clock, tmp_path / "artifacts")
     await _setup(cohort)
     queued = [await _queue(services, "u1" if n % 2 else "u2", key=f"k{n}") for n in range(20)]
-    left, right = Recording(), Recording()
+    left, right = RecordingTransport(), RecordingTransport()
 
-    async def drain(transport: Recording) -> None:
+    async def drain(transport: RecordingTransport) -> None:
         dispatcher = Dispatcher(services.context, transport)
         for _ in range(100):
             if not (await dispatcher.run_once(limit=3)).handled:
@@ -553,8 +535,8 @@ async def test_rate_limit_pauses_the_whole_transport_then_resumes(
     limited = await _queue(services, "u1", key="a")
     held = await _queue(services, "u2", key="b")
     other = await _queue(services, "t1", platform="telegram", community="-100", key="c")
-    discord = Recording(SendResult(SendStatus.RATE_LIMITED, 30.0, "429"))
-    telegram = Recording()
+    discord = RecordingTransport(SendResult(SendStatus.RATE_LIMITED, 30.0, "429"))
+    telegram = RecordingTransport()
     dispatcher = Dispatcher(
         services.context, {"discord": discord, "telegram": telegram}, in_flight=1
     )
@@ -579,7 +561,9 @@ async def test_opening_dms_too_fast_slows_the_campaign_and_marks_nobody_unreacha
     cohort = services.context.cohort
     await _setup(cohort)
     first = await _queue(services, "u1", key="a")
-    transport = Recording(SendResult(SendStatus.RATE_LIMITED, None, "40003", slow_down=True))
+    transport = RecordingTransport(
+        SendResult(SendStatus.RATE_LIMITED, None, "40003", slow_down=True)
+    )
     dispatcher = Dispatcher(services.context, {"discord": transport})
     report = await dispatcher.drain()
     assert report.rate_limited == 1 and report.unreachable == 0
@@ -591,7 +575,7 @@ async def test_opening_dms_too_fast_slows_the_campaign_and_marks_nobody_unreacha
     row = await _row(services, first)
     assert (row.status, row.attempts) == (outbox.SENT, 1)
     async with cohort.store.read() as conn:
-        member = await q.member(conn, "discord", "u1")
+        member = await find_member(conn, "discord", "u1")
     assert member is not None and member.dm_unreachable_at is None
 
 
@@ -599,7 +583,7 @@ async def test_uncertain_outcome_is_never_retried(services: Services, clock: Clo
     """TimedOut after the request went out: uncertain, counted, and never sent again."""
     await _setup(services.context.cohort)
     await _queue(services, "u1")
-    transport = Recording(SendResult(SendStatus.UNCERTAIN, None, "TimedOut: read timeout"))
+    transport = RecordingTransport(SendResult(SendStatus.UNCERTAIN, None, "TimedOut: read timeout"))
     dispatcher = Dispatcher(services.context, transport)
     assert (await dispatcher.drain()).uncertain == 1
     clock.advance(days=1)
@@ -609,7 +593,7 @@ async def test_uncertain_outcome_is_never_retried(services: Services, clock: Clo
         assert (await outbox.counts(conn))[outbox.UNCERTAIN] == 1
 
 
-class Slow(Recording):
+class Slow(RecordingTransport):
     """A transport whose sends to one recipient hang until released."""
 
     def __init__(self, stuck: str) -> None:

@@ -22,9 +22,10 @@ from bot.core.delivery.policy import (
     quiet_until,
     zone,
 )
-from bot.store import engagement as q
 from bot.store import outbox
 from bot.store import schema as s
+from bot.store.communities import CommunityInfo, find_community, update_community
+from bot.store.members import MemberInfo, find_member
 from tests.core.services.conftest import NOW, load_catalog
 from tests.helpers import consent, write
 
@@ -111,7 +112,7 @@ def test_only_quiet_hours_leave_a_verdict_sendable() -> None:
 # -- the policy over a real store -----------------------------------------------------------
 
 
-async def _setup(cohort: Cohort) -> tuple[q.CommunityInfo, dict[str, q.MemberInfo]]:
+async def _setup(cohort: Cohort) -> tuple[CommunityInfo, dict[str, MemberInfo]]:
     """g1 with u1, u3 (DMs on), u2 (profiling only), u4 (DMs refused); a catalog."""
     await load_catalog(cohort)
     await write(
@@ -124,12 +125,12 @@ async def _setup(cohort: Cohort) -> tuple[q.CommunityInfo, dict[str, q.MemberInf
     return await _load(cohort)
 
 
-async def _load(cohort: Cohort) -> tuple[q.CommunityInfo, dict[str, q.MemberInfo]]:
+async def _load(cohort: Cohort) -> tuple[CommunityInfo, dict[str, MemberInfo]]:
     async with cohort.store.read() as conn:
-        community = await q.community(conn, "discord", "g1")
+        community = await find_community(conn, "discord", "g1")
         members = {}
         for name in ("u1", "u2", "u3", "u4"):
-            found = await q.member(conn, "discord", name)
+            found = await find_member(conn, "discord", name)
             assert found is not None
             members[name] = found
     assert community is not None
@@ -138,7 +139,7 @@ async def _load(cohort: Cohort) -> tuple[q.CommunityInfo, dict[str, q.MemberInfo
 
 async def _promoted(
     cohort: Cohort,
-    member: q.MemberInfo,
+    member: MemberInfo,
     course: str,
     when: datetime,
     *,
@@ -170,8 +171,8 @@ async def _promoted(
 
 async def _check(
     cohort: Cohort,
-    members: list[q.MemberInfo],
-    community: q.CommunityInfo,
+    members: list[MemberInfo],
+    community: CommunityInfo,
     course: str | None = "rust-101",
     now: datetime = NOW,
     *,
@@ -182,7 +183,7 @@ async def _check(
         return await policy.check(conn, members, community, course, now, promotion=promotion)
 
 
-async def _set_member(cohort: Cohort, member: q.MemberInfo, **values: Any) -> None:
+async def _set_member(cohort: Cohort, member: MemberInfo, **values: Any) -> None:
     async with cohort.store.write() as conn:
         await conn.execute(update(s.members).where(s.members.c.id == member.id).values(**values))
 
@@ -245,7 +246,7 @@ async def test_cap_is_per_person_across_linked_identities(cohort: Cohort) -> Non
             .where(s.members.c.platform_id.in_(["u1", "t1"]))
             .values(person_id=person)
         )
-        telegram = await q.member(conn, "telegram", "t1")
+        telegram = await find_member(conn, "telegram", "t1")
     assert telegram is not None
     await _promoted(cohort, telegram, "python-101", NOW - timedelta(days=2))
     community, m = await _load(cohort)
@@ -283,7 +284,7 @@ async def test_quiet_hours_use_member_timezone_else_community_timezone(cohort: C
     """14:00 UTC is 23:00 in Tokyo (quiet) and 09:00 in New York (the community's: not quiet)."""
     community, m = await _setup(cohort)
     async with cohort.store.write() as conn:
-        await q.update_community(conn, community.id, {"timezone": "America/New_York"})
+        await update_community(conn, community.id, {"timezone": "America/New_York"})
     await _set_member(cohort, m["u1"], timezone="Asia/Tokyo")
     await _set_member(cohort, m["u3"], timezone="Mars/Olympus")  # unknown: the community's
     community, m = await _load(cohort)

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from bot.app import Cohort
 from bot.core.services.suite import Services
-from bot.store import engagement as q
 from bot.store import links
 from bot.store import schema as s
+from bot.store.members import find_member
 from bot.store.tracking import Impression, Shown, record_feedback, record_impressions
 from tests.core.services.conftest import NOW, Clock, build_services, load_catalog
 from tests.helpers import consent, purchase, rows, write
@@ -43,7 +43,7 @@ async def members(cohort: Cohort) -> dict[str, int]:
             ("bob", "discord", BOB),
             ("tg_alice", "telegram", TG_ALICE),
         ):
-            row = await q.member(conn, platform, member)
+            row = await find_member(conn, platform, member)
             assert row is not None
             found[name] = row.id
     return found

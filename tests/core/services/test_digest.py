@@ -13,15 +13,15 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.core.delivery.dispatcher import LEASE, Dispatcher
-from bot.core.delivery.transport import Delivery, SendResult, SendStatus
 from bot.core.services.digest import GRACE, STALE, DigestService, trending_terms
 from bot.core.services.recommend import Choice, RecommendService
 from bot.core.services.suite import Services
 from bot.domain.actors import Actor
 from bot.domain.replies import Reply
-from bot.store import engagement as q
 from bot.store import outbox, runs
 from bot.store import schema as s
+from bot.store.communities import CommunityInfo, find_community, update_community
+from bot.store.members import MemberInfo, find_member
 from tests.core.services.conftest import (
     NOW,
     Clock,
@@ -29,6 +29,7 @@ from tests.core.services.conftest import (
     load_catalog,
     train_model,
 )
+from tests.fakes.transport import RecordingTransport
 from tests.helpers import consent, message, rows, write
 
 MONDAY_9 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # the default cron's period at NOW (UTC)
@@ -41,19 +42,7 @@ def utc(*args: int) -> datetime:
 
 def place(timezone: str = "UTC", cron: str | None = None, channel: str | None = None) -> Any:
     """A community description (no row needed for schedule arithmetic)."""
-    return q.CommunityInfo(1, "discord", "g1", "Guild", timezone, None, cron, channel)
-
-
-class Recording:
-    """A transport that records deliveries and sends them all."""
-
-    def __init__(self) -> None:
-        self.sent: list[Delivery] = []
-
-    async def send(self, delivery: Delivery) -> SendResult:
-        """Record and succeed."""
-        self.sent.append(delivery)
-        return SendResult(SendStatus.SENT)
+    return CommunityInfo(1, "discord", "g1", "Guild", timezone, None, cron, channel)
 
 
 # -- schedule ---------------------------------------------------------------------------------
@@ -120,7 +109,7 @@ async def test_due_skips_periods_missed_by_more_than_the_grace(services: Service
 # -- runs ---------------------------------------------------------------------------------------
 
 
-async def _community(services: Services, *, channel: str | None = "c1") -> q.CommunityInfo:
+async def _community(services: Services, *, channel: str | None = "c1") -> CommunityInfo:
     """g1 with u1, u2 opted in (profiling and DMs), u3 profiling only; a catalog."""
     cohort = services.context.cohort
     await load_catalog(cohort)
@@ -133,13 +122,13 @@ async def _community(services: Services, *, channel: str | None = "c1") -> q.Com
     return await _g1(services, digest_channel=channel)
 
 
-async def _g1(services: Services, **changes: Any) -> q.CommunityInfo:
+async def _g1(services: Services, **changes: Any) -> CommunityInfo:
     async with services.context.store.write() as conn:
-        community = await q.community(conn, "discord", "g1")
+        community = await find_community(conn, "discord", "g1")
         assert community is not None
         if changes:
-            await q.update_community(conn, community.id, changes)
-            community = await q.community(conn, "discord", "g1")
+            await update_community(conn, community.id, changes)
+            community = await find_community(conn, "discord", "g1")
     assert community is not None
     return community
 
@@ -156,7 +145,7 @@ async def _digest_rows(services: Services) -> list[Any]:
 
 async def _member_id(services: Services, platform_id: str) -> int:
     async with services.context.store.read() as conn:
-        found = await q.member(conn, "discord", platform_id)
+        found = await find_member(conn, "discord", platform_id)
     assert found is not None
     return found.id
 
@@ -211,7 +200,7 @@ class Crashing(RecommendService):
         self.calls = 0
 
     async def choices_for(
-        self, member: q.MemberInfo | None, count: int, *, actor: Actor | None = None
+        self, member: MemberInfo | None, count: int, *, actor: Actor | None = None
     ) -> tuple[str, list[Choice]]:
         """Picks until the budget runs out, then an error (the process 'dies')."""
         self.calls += 1
@@ -228,7 +217,7 @@ class Counting(RecommendService):
         self.asked: list[int] = []
 
     async def choices_for(
-        self, member: q.MemberInfo | None, count: int, *, actor: Actor | None = None
+        self, member: MemberInfo | None, count: int, *, actor: Actor | None = None
     ) -> tuple[str, list[Choice]]:
         """Record the member and answer as usual."""
         assert member is not None
@@ -284,7 +273,7 @@ async def test_interrupted_digest_resumes_after_stale_and_queues_only_the_rest(
     assert await fresh.due(clock.now) == []
 
     clock.advance(minutes=10)
-    transport = Recording()
+    transport = RecordingTransport()
     report_sent = await Dispatcher(services.context, transport).drain(run_id=run.id)
     assert report_sent.uncertain == 1 and report_sent.sent == 5
     assert lost.id not in {d.id for d in transport.sent}
@@ -406,7 +395,7 @@ async def test_channel_digest_names_helpers_only_while_they_consent(
     generated = await import_community(cohort, tmp_path, members=30)
     await train_model(services)
     async with cohort.store.read() as conn:
-        community = await q.community(conn, "discord", generated.id)
+        community = await find_community(conn, "discord", generated.id)
     assert community is not None
     before = _helpers(await services.digest.channel_digest(community, NOW))
     assert before, "the synthetic community has helpers"
@@ -438,3 +427,55 @@ async def test_channel_digest_without_activity_still_says_something(services: Se
     assert reply.title == "This week in g1" and reply.blocks
     total = await rows(services.context.cohort, select(func.count()).select_from(s.outbox))
     assert total[0][0] == 0
+
+
+# -- moderators: /digest preview and /digest now ------------------------------------------------
+
+MOD = Actor("discord", "mod", "Mod", "g1", "c1", "en", is_admin=True)
+MEMBER = Actor("discord", "u1", "One", "g1", "c1", "en")
+
+
+async def test_digest_preview_shows_the_post_and_where_it_goes_without_queueing(
+    services: Services,
+) -> None:
+    """/digest preview: the channel post, its channel and audience; nothing queued or claimed."""
+    await _community(services)
+    reply = await services.digest.moderate(MOD, "preview")
+    text = reply.plain()
+    assert reply.private and reply.title and reply.title.startswith("Digest preview")
+    assert "channel c1" in text and "up to 2 members" in text
+    assert "Next scheduled digest: 2026-11-30 09:00 UTC" in text
+    assert await _digest_rows(services) == []
+    assert await rows(services.context.cohort, select(s.scheduled_runs.c.id)) == []
+
+
+async def test_digest_now_queues_the_current_period_once_and_audits_it(
+    services: Services,
+) -> None:
+    """/digest now queues this period's digest; again says it was sent; the schedule skips it."""
+    community = await _community(services)
+    first = await services.digest.moderate(MOD, "now")
+    assert "queued: the channel post and 2 personal digests" in first.plain()
+    keys = sorted(r[0] for r in await _digest_rows(services))
+    assert keys[0].startswith(f"digest:{community.id}:{MONDAY_9.isoformat()}") and len(keys) == 3
+    again = await services.digest.moderate(MOD, "now")
+    assert "already sent" in again.plain() and len(await _digest_rows(services)) == 3
+    assert await services.digest.due(NOW) == []  # the scheduler will not send it again
+    a = s.audit_log.c
+    audited = await rows(
+        services.context.cohort,
+        select(a.action, a.outcome, a.target).where(a.action.like("digest%")),
+    )
+    assert [tuple(r) for r in audited] == [("digest now", "queued", MONDAY_9.isoformat())]
+
+
+async def test_digest_commands_are_for_moderators_only(services: Services) -> None:
+    """A member gets the refusal (audited), a wrong action the usage; nothing is queued."""
+    await _community(services)
+    refused = await services.digest.moderate(MEMBER, "now")
+    assert "Only moderators" in refused.plain()
+    usage = await services.digest.moderate(MOD, "later")
+    assert "Usage: /digest preview or /digest now" in usage.plain()
+    assert await _digest_rows(services) == []
+    assert [s_.value for s_ in await services.digest.suggest(MOD, "action", "p")] == ["preview"]
+    assert await services.digest.suggest(MEMBER, "action", "") == []

@@ -12,7 +12,8 @@ from bot.cli.tabular import TableFormat, as_csv, neutralised, render
 from bot.core.services.exports import ExportKind, ExportService, ExportTable
 from bot.core.services.suite import Services
 from bot.demo import synthetic
-from bot.store import engagement as q
+from bot.store.communities import find_community
+from bot.store.members import find_member
 from bot.store.outbox import NewDelivery, enqueue
 from tests.core.services.conftest import NOW, import_community, load_catalog, train_model
 from tests.helpers import consent, message, write
@@ -116,8 +117,8 @@ async def test_deliveries_name_only_identified_recipients(
     other = next(m for m in generated.members if m.profiling and m is not objector)
     cohort = services.context.cohort
     async with cohort.store.read() as conn:
-        place = await q.community(conn, "discord", generated.id)
-        ids = [await q.member(conn, "discord", m.id) for m in (objector, other)]
+        place = await find_community(conn, "discord", generated.id)
+        ids = [await find_member(conn, "discord", m.id) for m in (objector, other)]
     assert place is not None and all(ids)
     queued = [
         NewDelivery(

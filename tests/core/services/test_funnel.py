@@ -12,7 +12,8 @@ from bot.core.services.suite import Services
 from bot.core.stats import rate_difference, rate_ratio, wilson
 from bot.domain.actors import Actor
 from bot.errors import CohortError
-from bot.store import engagement as q
+from bot.store.communities import find_community
+from bot.store.members import find_member
 from bot.store.tracking import Shown, impression, record_feedback, record_impressions
 from tests.core.services.conftest import NOW, load_catalog
 from tests.helpers import consent, purchase, write
@@ -31,10 +32,10 @@ async def row_ids(cohort: Cohort, names: list[str]) -> dict[str, int]:
     await write(cohort, *(consent(name, True, True, ts=ago(90)) for name in names))
     found = {}
     async with cohort.store.read() as conn:
-        community = await q.community(conn, "discord", "g1")
+        community = await find_community(conn, "discord", "g1")
         assert community is not None
         for name in names:
-            member = await q.member(conn, "discord", name)
+            member = await find_member(conn, "discord", name)
             assert member is not None
             found[name] = member.id
     found["community"] = community.id
@@ -171,8 +172,8 @@ async def test_one_community_and_an_unknown_one(services: Services) -> None:
     await funnel_data(services)
     await write(cohort, consent("t1", True, True, platform="telegram", community="-100"))
     async with cohort.store.read() as conn:
-        group = await q.community(conn, "telegram", "-100")
-        member = await q.member(conn, "telegram", "t1")
+        group = await find_community(conn, "telegram", "-100")
+        member = await find_member(conn, "telegram", "t1")
     assert group is not None and member is not None
     await show(cohort, member.id, "python-zh", "personal", ago(1), group.id)
     everywhere = by_variant((await services.funnel.report()).rows)

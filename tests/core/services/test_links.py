@@ -13,9 +13,10 @@ from bot.core.services.links import CODE_TTL, MAX_ATTEMPTS, code_hash
 from bot.core.services.suite import Services
 from bot.domain.actors import Actor
 from bot.domain.replies import Reply
-from bot.store import engagement as q
 from bot.store import outbox
 from bot.store import schema as s
+from bot.store.communities import find_community
+from bot.store.members import find_member
 from bot.store.training import MemberRow
 from bot.training.inputs import load_inputs, person_keys
 from tests.core.services.conftest import Clock, load_catalog
@@ -61,7 +62,7 @@ def shown_code(reply: Reply) -> str:
 async def person_of(services: Services, platform: str, member: str) -> int | None:
     """The member's person id."""
     async with services.context.store.read() as conn:
-        found = await q.member(conn, platform, member)
+        found = await find_member(conn, platform, member)
     assert found is not None
     return found.person_id
 
@@ -276,12 +277,12 @@ async def test_a_purchase_on_one_identity_excludes_the_course_for_the_other(
     await consenting(services, ("discord", DISCORD_ID), ("telegram", TELEGRAM_ID))
     await write(services.context.cohort, purchase(TELEGRAM_ID, "rust-101", platform="telegram"))
     async with services.context.store.read() as conn:
-        member = await q.member(conn, "discord", DISCORD_ID)
+        member = await find_member(conn, "discord", DISCORD_ID)
     _, before = await services.recommend.choices_for(member, 100)  # the whole catalog
     assert "rust-101" in [c.course for c in before]
     await linked(services, on_discord(), on_telegram())
     async with services.context.store.read() as conn:
-        member = await q.member(conn, "discord", DISCORD_ID)
+        member = await find_member(conn, "discord", DISCORD_ID)
     _, after = await services.recommend.choices_for(member, 100)
     assert "rust-101" not in [c.course for c in after]
     assert len(after) == len(before) - 1
@@ -294,8 +295,8 @@ async def test_dm_caps_count_every_linked_identity(services: Services) -> None:
     await consenting(services, ("discord", DISCORD_ID), ("telegram", TELEGRAM_ID))
     now = services.context.clock()
     async with cohort.store.write() as conn:
-        telegram = await q.member(conn, "telegram", TELEGRAM_ID)
-        group = await q.community(conn, "telegram", GROUP)
+        telegram = await find_member(conn, "telegram", TELEGRAM_ID)
+        group = await find_community(conn, "telegram", GROUP)
         assert telegram is not None and group is not None
         await outbox.enqueue(
             conn,
@@ -316,8 +317,8 @@ async def test_dm_caps_count_every_linked_identity(services: Services) -> None:
 
     async def verdict() -> str | None:
         async with cohort.store.read() as conn:
-            discord = await q.member(conn, "discord", DISCORD_ID)
-            guild = await q.community(conn, "discord", GUILD)
+            discord = await find_member(conn, "discord", DISCORD_ID)
+            guild = await find_community(conn, "discord", GUILD)
             assert discord is not None and guild is not None
             verdicts = await policy.check(conn, [discord], guild, "rust-101", now)
         return verdicts[discord.id].blocked
@@ -335,8 +336,8 @@ async def test_training_merges_linked_identities_into_one_member(services: Servi
     await write(cohort, purchase(TELEGRAM_ID, "rust-101", platform="telegram"))
     await linked(services, on_discord(), on_telegram())
     async with cohort.store.read() as conn:
-        discord = await q.member(conn, "discord", DISCORD_ID)
-        telegram = await q.member(conn, "telegram", TELEGRAM_ID)
+        discord = await find_member(conn, "discord", DISCORD_ID)
+        telegram = await find_member(conn, "telegram", TELEGRAM_ID)
     assert discord is not None and telegram is not None
     keep = min(discord.id, telegram.id)
     inputs = await load_inputs(cohort.store, cohort.gate, now=services.context.clock())

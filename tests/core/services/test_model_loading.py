@@ -12,8 +12,8 @@ from bot.config import RecommendSettings
 from bot.core.services.recommend import PERSONAL, holdout_key, in_holdout
 from bot.core.services.suite import Services
 from bot.domain.actors import Actor
-from bot.store import engagement as q
 from bot.store import schema as s
+from bot.store.members import find_member
 from bot.training.facade import TrainedModel
 from bot.training.models import Models
 from tests.core.services.conftest import Clock, import_community, load_catalog, train_model
@@ -49,7 +49,7 @@ async def test_recommend_waits_for_a_slow_first_load_while_the_loop_runs(
             continue
         candidate = Actor("discord", member.id, member.name, community.id, None, "en")
         async with cohort.store.read() as conn:
-            stored = await q.member(conn, "discord", member.id)
+            stored = await find_member(conn, "discord", member.id)
         if stored is not None and not in_holdout(holdout_key(candidate, stored), holdout):
             actor = candidate
             break

@@ -21,11 +21,12 @@ from bot.domain.actors import Actor
 from bot.domain.events import MessageDeleted
 from bot.domain.refs import MemberRef
 from bot.domain.replies import Paragraph, Reply, Text, reply_to_dict
-from bot.store import engagement as q
 from bot.store import outbox
 from bot.store import schema as s
+from bot.store.communities import find_community
 from bot.store.engine import SQLITE_PRAGMAS
 from bot.store.links import save_code
+from bot.store.members import find_member, members_by_ids
 from bot.store.stats import community_counts
 from bot.training.artifacts import (
     CURRENT,
@@ -163,7 +164,7 @@ async def seed(services: Services) -> dict[str, int]:
         )
     )
     async with cohort.store.write() as conn:
-        guild = await q.community(conn, "discord", GUILD)
+        guild = await find_community(conn, "discord", GUILD)
         assert guild is not None
         await outbox.enqueue(
             conn,
@@ -198,7 +199,7 @@ async def seed(services: Services) -> dict[str, int]:
 async def member_id(services: Services, platform_id: str, platform: str = "discord") -> int:
     """A stored member's row id."""
     async with services.context.store.read() as conn:
-        found = await q.member(conn, platform, platform_id)
+        found = await find_member(conn, platform, platform_id)
     assert found is not None, f"{platform}:{platform_id} is not stored"
     return found.id
 
@@ -285,7 +286,7 @@ async def test_export_covers_every_linked_identity(services: Services) -> None:
         assert MSG_A1 in [m["message"] for m in data["messages"]]
         assert [a["action"] for a in data["audit"]].count("link") == 1
         async with services.context.store.read() as conn:
-            person = (await q.member(conn, "discord", ALICE)).person_id  # type: ignore[union-attr]
+            person = (await find_member(conn, "discord", ALICE)).person_id  # type: ignore[union-attr]
         assert data["model"]["holdout_group"] is in_holdout(f"p{person}", 0.1)
 
 
@@ -325,7 +326,7 @@ async def test_export_includes_the_trained_models_view(
     by_platform_id = {}
     for member in community.members:
         async with cohort.store.read() as conn:
-            stored = await q.member(conn, "discord", member.id)
+            stored = await find_member(conn, "discord", member.id)
         if stored is not None:
             by_platform_id[member.id] = str(stored.id)
     subject = next(
@@ -574,7 +575,7 @@ async def test_forget_rewrites_every_saved_model_without_the_member(
     ruled = {k for members in models.rules.values() for k in members}
     key = sorted(keys & ruled or keys, key=lambda k: -models.influence.influence_[k])[0]
     async with cohort.store.read() as conn:
-        subject = (await q.members_by_ids(conn, [int(key)]))[int(key)]
+        subject = (await members_by_ids(conn, [int(key)]))[int(key)]
     assert subject.platform_id in {m.id for m in community.members}
     running = Models(root, cohort.settings.recommend)  # another process's view
     loaded = running.get()

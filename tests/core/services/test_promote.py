@@ -10,16 +10,17 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.core.delivery.dispatcher import Dispatcher
-from bot.core.delivery.transport import Delivery, SendResult, SendStatus
 from bot.core.services.promote import RULES, Audience, PromotionError
 from bot.core.services.suite import Services
 from bot.domain.actors import Actor
 from bot.domain.events import MemberLeft
 from bot.domain.replies import Reply
 from bot.i18n import segment_name, translator
-from bot.store import engagement as q
 from bot.store import outbox
 from bot.store import schema as s
+from bot.store.audiences import dm_audience
+from bot.store.communities import CommunityInfo, find_community
+from bot.store.members import MemberInfo, find_member, members_by_ids
 from tests.core.services.conftest import (
     NOW,
     Clock,
@@ -27,23 +28,12 @@ from tests.core.services.conftest import (
     load_catalog,
     train_model,
 )
+from tests.fakes.transport import RecordingTransport
 from tests.helpers import consent, count, message, rows, write
 
 MOD = Actor("discord", "mod1", "Mod", "g1", "c1", "en", roles=("Moderator",))
 OTHER_MOD = Actor("discord", "mod2", "Other", "g1", "c1", "en", is_admin=True)
 MEMBER = Actor("discord", "u1", "alice", "g1", "c1", "en", roles=("Member",))
-
-
-class Recording:
-    """A transport that records deliveries and sends them all."""
-
-    def __init__(self) -> None:
-        self.sent: list[Delivery] = []
-
-    async def send(self, delivery: Delivery) -> SendResult:
-        """Record and succeed."""
-        self.sent.append(delivery)
-        return SendResult(SendStatus.SENT)
 
 
 async def _community(services: Services) -> None:
@@ -59,9 +49,9 @@ async def _community(services: Services) -> None:
     )
 
 
-async def _member(services: Services, platform_id: str) -> q.MemberInfo:
+async def _member(services: Services, platform_id: str) -> MemberInfo:
     async with services.context.store.read() as conn:
-        found = await q.member(conn, "discord", platform_id)
+        found = await find_member(conn, "discord", platform_id)
     assert found is not None
     return found
 
@@ -251,7 +241,7 @@ async def test_confirm_queues_each_member_once_and_is_audited(
     assert [a[2]["queued"] for a in sends] == [4, 0, 0]
     assert sends[0][2]["by"] == "moderator"
 
-    transport = Recording()
+    transport = RecordingTransport()
     await Dispatcher(services.context, transport).drain()
     assert len(transport.sent) == 3  # u4 waits for the morning
     payload = promotions[0][5]
@@ -325,7 +315,7 @@ async def test_channel_audience_posts_once_framed_by_the_channel_topics(
     [post] = await _promotions(services)
     assert post[0] is None and post[1] == "channel"
     assert post[5]["recipient"] == "c1"
-    transport = Recording()
+    transport = RecordingTransport()
     await Dispatcher(services.context, transport).drain()
     [sent] = transport.sent
     assert sent.kind == "channel" and sent.recipient == "c1"
@@ -356,7 +346,7 @@ async def test_segment_and_top_audiences_use_the_model_and_still_need_consent(
         int(m) for m, seg in models.segments.assignments().items() if seg == segment.id
     } - left
     async with cohort.store.read() as conn:
-        dm_ok = set(await q.dm_audience(conn, place.id))
+        dm_ok = set(await dm_audience(conn, place.id))
 
     for value in (str(segment.id), segment.name.upper()):
         plan = await services.promote.plan(place, "rust-async", Audience("segment", value))
@@ -443,23 +433,23 @@ async def test_segment_labels_are_in_the_moderators_language(
 async def _left(services: Services, generated: Any) -> set[int]:
     """Row ids of the synthetic members who left the community (no longer targeted)."""
     async with services.context.store.read() as conn:
-        found = [await q.member(conn, "discord", m.id) for m in generated.members if m.left]
+        found = [await find_member(conn, "discord", m.id) for m in generated.members if m.left]
     return {member.id for member in found if member is not None}
 
 
-async def _by_id(services: Services, ids: list[int]) -> dict[int, q.MemberInfo]:
+async def _by_id(services: Services, ids: list[int]) -> dict[int, MemberInfo]:
     async with services.context.store.read() as conn:
-        return await q.members_by_ids(conn, ids)
+        return await members_by_ids(conn, ids)
 
 
-async def _g1(services: Services) -> q.CommunityInfo:
+async def _g1(services: Services) -> CommunityInfo:
     async with services.context.store.read() as conn:
-        found = await q.community(conn, "discord", "g1")
+        found = await find_community(conn, "discord", "g1")
     assert found is not None
     return found
 
 
-async def _trained_community(services: Services, tmp_path: Path) -> tuple[Any, q.CommunityInfo]:
+async def _trained_community(services: Services, tmp_path: Path) -> tuple[Any, CommunityInfo]:
     """A 30-member community imported with the demo catalog, and a model trained on it."""
     await load_catalog(services.context.cohort)
     generated = await import_community(services.context.cohort, tmp_path, members=30)
@@ -467,9 +457,9 @@ async def _trained_community(services: Services, tmp_path: Path) -> tuple[Any, q
     return generated, await _place(services, generated.id)
 
 
-async def _place(services: Services, platform_id: str) -> q.CommunityInfo:
+async def _place(services: Services, platform_id: str) -> CommunityInfo:
     async with services.context.store.read() as conn:
-        found = await q.community(conn, "discord", platform_id)
+        found = await find_community(conn, "discord", platform_id)
     assert found is not None
     return found
 

@@ -23,7 +23,8 @@ from bot.store import schema as s
 from tests.cli.test_cli import cohort as cli
 from tests.conftest import make_settings
 from tests.core.services.conftest import NOW, Clock, load_catalog
-from tests.helpers import RecordingTransport, consent, write
+from tests.fakes.transport import RecordingTransport
+from tests.helpers import consent, write
 
 MOD = Actor("discord", "mod1", "Mod", "g1", "c1", "en", roles=("Moderator",))
 MEMBER = Actor("discord", "u1", "alice", "g1", "c1", "en", roles=("Member",))
@@ -129,6 +130,25 @@ async def test_status_and_follow_up_report_what_the_dispatcher_did(
     text = _text(await asyncio.wait_for(waiting, 30))
     assert "3 sent, 1 unreachable, 0 cancelled, 1 failed, 0 pending." in text
     assert f"Last error: {rejected}" in text
+
+
+async def test_a_discord_slow_down_is_told_to_the_moderator(
+    services: Services, clock: Clock
+) -> None:
+    """40003 ("opening DMs too fast") pauses the campaign; its status says so, none unreachable."""
+    await _campaign_of_five(services)
+    transport = RecordingTransport(
+        SendResult(SendStatus.SENT),
+        SendResult(SendStatus.RATE_LIMITED, error="40003 opening DMs too fast", slow_down=True),
+        *(SendResult(SendStatus.SENT) for _ in range(4)),
+    )
+    dispatcher = Dispatcher(services.context, transport)
+    await dispatcher.drain()
+    clock.advance(hours=1)
+    await dispatcher.drain()
+    text = _text(await services.promote.preview(MOD, "status", ""))
+    assert "5 sent, 0 unreachable, 0 cancelled, 0 failed, 0 pending." in text
+    assert "asked Cohort to open DMs more slowly once" in text
 
 
 async def test_status_and_follow_up_are_for_moderators_only(services: Services) -> None:

@@ -10,8 +10,8 @@ from sqlalchemy import insert, select, update
 from bot.core.services.recommend import CHANNEL, HOLDOUT, PERSONAL, UNTRAINED, in_holdout
 from bot.core.services.suite import Services
 from bot.domain.actors import Actor
-from bot.store import engagement as q
 from bot.store import schema as s
+from bot.store.members import find_member
 from tests.core.services.conftest import import_community, load_catalog, train_model
 from tests.helpers import consent, count, message, purchase, rows, write
 
@@ -143,6 +143,6 @@ async def test_holdout_members_get_popularity_and_are_recorded_as_holdout(
 
 async def _member(services: Services, platform_id: str) -> Any:
     async with services.context.store.read() as conn:
-        found = await q.member(conn, "discord", platform_id)
+        found = await find_member(conn, "discord", platform_id)
     assert found is not None
     return found
