@@ -47,7 +47,7 @@ from bot.report.data import (
 from bot.store import report as r
 from bot.store import stats
 from bot.store.communities import CommunityInfo, all_communities
-from bot.store.texts import community_term_counts
+from bot.store.texts import community_term_counts, community_texts
 from bot.store.writers.counts import week_of
 from bot.training.facade import TrainedModel
 from bot.training.train import CommunityModels
@@ -201,10 +201,12 @@ async def top_topics(
     """The most used terms of the period: sampled stored text plus anonymous term counts."""
     counts = Counter(
         term
-        for text in await r.recent_texts(conn, community_id, since, now, SAMPLED_TEXTS)
+        for text in await community_texts(conn, community_id, since, now, SAMPLED_TEXTS)
         for term in tokenize(text)
     )
-    counts.update(await r.term_counts_since(conn, community_id, week_of(since.date())))
+    counts.update(
+        await community_term_counts(conn, community_id, week_of(since.date()), onwards=True)
+    )
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return tuple(ranked[:TOP_TOPICS])
 
@@ -217,7 +219,7 @@ async def trending_topics(
     from bot.core.services.digest import trending_terms
 
     async def week(until: datetime) -> Counter[str]:
-        texts = await r.recent_texts(conn, community_id, until - WEEK, until, SAMPLED_TEXTS)
+        texts = await community_texts(conn, community_id, until - WEEK, until, SAMPLED_TEXTS)
         counts = Counter(term for text in texts for term in tokenize(text))
         bucket = week_of((until - timedelta(days=1)).date())
         counts.update(await community_term_counts(conn, community_id, bucket))

@@ -64,35 +64,6 @@ async def daily_anonymous(
     return [(int(channel), day, int(count)) for channel, day, count in result]
 
 
-async def recent_texts(
-    conn: AsyncConnection, community_id: int, since: datetime, until: datetime, limit: int
-) -> list[str]:
-    """At most `limit` stored message texts of a community in [since, until), newest first."""
-    m, ch = s.messages.c, s.channels.c
-    result = await conn.execute(
-        select(m.text)
-        .select_from(s.messages.join(s.channels, ch.id == m.channel_id))
-        .where(ch.community_id == community_id, m.ts >= since, m.ts < until, m.text.is_not(None))
-        .order_by(m.ts.desc())
-        .limit(limit)
-    )
-    return [text for text in result.scalars() if text]
-
-
-async def term_counts_since(
-    conn: AsyncConnection, community_id: int, since_week: date
-) -> dict[str, int]:
-    """Anonymous term counts of a community over the week buckets from `since_week` on."""
-    t, ch = s.channel_terms.c, s.channels.c
-    result = await conn.execute(
-        select(t.term, func.sum(t.count))
-        .select_from(s.channel_terms.join(s.channels, ch.id == t.channel_id))
-        .where(ch.community_id == community_id, t.week >= since_week)
-        .group_by(t.term)
-    )
-    return {row[0]: int(row[1]) for row in result}
-
-
 async def interaction_edges(
     conn: AsyncConnection, community_id: int, member_ids: Collection[int]
 ) -> dict[tuple[int, int], int]:

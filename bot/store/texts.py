@@ -71,27 +71,38 @@ async def most_discussed(
 
 
 async def community_texts(
-    conn: AsyncConnection, community_id: int, since: datetime, until: datetime
+    conn: AsyncConnection,
+    community_id: int,
+    since: datetime,
+    until: datetime,
+    limit: int | None = None,
 ) -> list[str]:
-    """Stored message texts of a community in [since, until)."""
+    """Stored message texts of a community in [since, until); with `limit`, the newest."""
     m, ch = s.messages.c, s.channels.c
-    result = await conn.execute(
+    query = (
         select(m.text)
         .select_from(s.messages.join(s.channels, ch.id == m.channel_id))
         .where(ch.community_id == community_id, m.ts >= since, m.ts < until, m.text.is_not(None))
     )
+    if limit is not None:
+        query = query.order_by(m.ts.desc()).limit(limit)
+    result = await conn.execute(query)
     return [text for text in result.scalars() if text]
 
 
 async def community_term_counts(
-    conn: AsyncConnection, community_id: int, week: date
+    conn: AsyncConnection, community_id: int, week: date, *, onwards: bool = False
 ) -> dict[str, int]:
-    """Anonymous term counts of a community in one week bucket (a Monday)."""
+    """Anonymous term counts of a community in one week bucket (a Monday).
+
+    With `onwards`, summed over the buckets from that week on.
+    """
     t, ch = s.channel_terms.c, s.channels.c
+    in_weeks = t.week >= week if onwards else t.week == week
     result = await conn.execute(
         select(t.term, func.sum(t.count))
         .select_from(s.channel_terms.join(s.channels, ch.id == t.channel_id))
-        .where(ch.community_id == community_id, t.week == week)
+        .where(ch.community_id == community_id, in_weeks)
         .group_by(t.term)
     )
     return {row[0]: int(row[1]) for row in result}

@@ -9,8 +9,6 @@ the file says exactly what a member would have received.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -25,20 +23,12 @@ import pytest
 
 from tests.conftest import PG_URL, PgSchema
 from tests.process.conftest import ProcessDatabase
+from tests.process.helpers import CATALOG, clean_env, cohort, lines, write_dm_opt_ins
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 MEMBERS = 150
 PERIOD = "2024-05-06T09:00:00+00:00"
-CATALOG = ROOT / "bot" / "demo" / "data" / "courses.toml"
-
-
-def clean_env() -> dict[str, str]:
-    """The environment without the developer's COHORT_* settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COHORT_")}
-    env["PYTHONPATH"] = str(ROOT)
-    return env
 
 
 def config(folder: Path, url: str, rate: float) -> Path:
@@ -50,14 +40,6 @@ def config(folder: Path, url: str, rate: float) -> Path:
         encoding="utf-8",
     )
     return path
-
-
-def lines(path: Path) -> list[dict[str, Any]]:
-    """The complete JSON lines of a delivery file."""
-    if not path.exists():
-        return []
-    text = path.read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines(keepends=True) if line.endswith("\n")]
 
 
 def wait_for(
@@ -172,18 +154,6 @@ def test_campaign_survives_a_signal_mid_send_with_nothing_missing_or_twice(
 # -- cohort digest run --transport file ----------------------------------------------------------
 
 
-def cohort(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the `cohort` command in `folder` and wait for it."""
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "-c", "config.toml", *args],
-        cwd=folder,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 DIGEST = ("digest", "run", "--community", "discord:g1", "--transport", "file")
 
 
@@ -191,21 +161,7 @@ def digest_folder(database: ProcessDatabase) -> None:
     """A store (SQLite or PostgreSQL) with the demo catalog and MEMBERS members opted in to DMs."""
     folder = database.folder
     database.config('[delivery]\nsend_rate = 40\nquiet_start = "00:00"\nquiet_end = "00:00"\n')
-    events = [
-        {
-            "type": "consent",
-            "platform": "discord",
-            "community": "g1",
-            "member": f"u{n}",
-            "profiling": True,
-            "dm": True,
-            "ts": "2024-04-30T09:00:00Z",
-        }
-        for n in range(MEMBERS)
-    ]
-    (folder / "events.jsonl").write_text(
-        "".join(json.dumps(event) + "\n" for event in events), encoding="utf-8"
-    )
+    write_dm_opt_ins(folder / "events.jsonl", MEMBERS)
     for step in (("courses", "import", str(CATALOG)), ("import", "events", "events.jsonl")):
         done = cohort(folder, *step)
         assert done.returncode == 0, done.stderr

@@ -8,7 +8,6 @@ real SQLite file and a scratch database on the real PostgreSQL.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,15 +17,12 @@ from pathlib import Path
 import pytest
 
 from tests.process.conftest import ProcessDatabase
+from tests.process.helpers import clean_env
 
 EVENTS = 3000
 RATE = 200
 
 pytestmark = pytest.mark.slow
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("COHORT_")}
 
 
 def write_events(path: Path) -> None:

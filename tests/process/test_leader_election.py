@@ -11,7 +11,6 @@ rest; each delivery is in the file exactly once.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -26,7 +25,8 @@ import asyncpg
 import pytest
 
 from tests.conftest import PG_URL
-from tests.process.test_delivery_signals import CATALOG, clean_env, lines
+from tests.process.helpers import CATALOG, clean_env, lines, write_dm_opt_ins
+from tests.process.helpers import cohort as run_cohort
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -78,14 +78,7 @@ def query(database: str, sql: str) -> list[asyncpg.Record]:
 
 def cohort(folder: Path, *args: str) -> str:
     """Run a `cohort` command to completion in `folder`; its stdout."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "-c", "config.toml", *args],
-        cwd=folder,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_cohort(folder, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -98,21 +91,7 @@ def prepare(folder: Path, database: str) -> None:
         '[delivery]\nsend_rate = 10\nquiet_start = "00:00"\nquiet_end = "00:00"\n',
         encoding="utf-8",
     )
-    events = [
-        {
-            "type": "consent",
-            "platform": "discord",
-            "community": "g1",
-            "member": f"u{n}",
-            "profiling": True,
-            "dm": True,
-            "ts": "2024-04-30T09:00:00Z",
-        }
-        for n in range(MEMBERS)
-    ]
-    (folder / "events.jsonl").write_text(
-        "".join(json.dumps(event) + "\n" for event in events), encoding="utf-8"
-    )
+    write_dm_opt_ins(folder / "events.jsonl", MEMBERS)
     cohort(folder, "courses", "import", str(CATALOG))
     cohort(folder, "import", "events", "events.jsonl")
     cohort(folder, "digest", "run", "--community", "discord:g1")
