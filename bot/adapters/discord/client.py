@@ -34,7 +34,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import discord
 
@@ -122,8 +122,8 @@ class _Handlers:
 
     @property
     def guild_list(self) -> list[discord.Guild]:
-        """The guilds in the cache (`discord.Client.guilds`)."""
-        raise NotImplementedError
+        """The guilds in the cache (`discord.Client.guilds`; every subclass is a client)."""
+        return list(cast(discord.Client, self).guilds)
 
     def _deliver(self, what: str, build: Callable[[], Event | Iterable[Event] | None]) -> None:
         """Translate with `build` and ingest the result; log and swallow any failure."""
@@ -205,7 +205,7 @@ class _Handlers:
     @property
     def lookup(self) -> translate.GuildLookup:
         """The client itself, as the cache the raw-event translators read."""
-        raise NotImplementedError
+        return cast(translate.GuildLookup, self)
 
 
 class CohortDiscordClient(_Handlers, discord.Client):
@@ -215,16 +215,6 @@ class CohortDiscordClient(_Handlers, discord.Client):
         super().__init__(**(client_options() | options))
         self._setup(sink)
 
-    @property
-    def guild_list(self) -> list[discord.Guild]:
-        """The guilds in the cache."""
-        return list(self.guilds)
-
-    @property
-    def lookup(self) -> translate.GuildLookup:
-        """The client itself, as the cache the raw-event translators read."""
-        return self
-
 
 class ShardedCohortDiscordClient(_Handlers, discord.AutoShardedClient):
     """The same client over several gateway shards (`[discord] shards`)."""
@@ -232,16 +222,6 @@ class ShardedCohortDiscordClient(_Handlers, discord.AutoShardedClient):
     def __init__(self, sink: EventSink, **options: Any) -> None:
         super().__init__(**(client_options() | options))
         self._setup(sink)
-
-    @property
-    def guild_list(self) -> list[discord.Guild]:
-        """The guilds in the cache."""
-        return list(self.guilds)
-
-    @property
-    def lookup(self) -> translate.GuildLookup:
-        """The client itself, as the cache the raw-event translators read."""
-        return self
 
 
 AnyCohortClient = CohortDiscordClient | ShardedCohortDiscordClient
