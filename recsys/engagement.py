@@ -127,6 +127,18 @@ class TopicMatcher:
         return found
 
 
+def kept_members(member: IntArray, keep: IntArray) -> tuple[IntArray, IntArray]:
+    """For entries owned by member rows `member`: those whose member is in `keep`.
+
+    Returns their positions and their members' new rows (the index in `keep`).
+    """
+    size = max(int(member.max(initial=-1)), int(keep.max(initial=-1))) + 1
+    new_row = np.full(size, -1, np.int64)
+    new_row[keep] = np.arange(len(keep))
+    mine = np.flatnonzero(new_row[member] >= 0)
+    return mine, new_row[member[mine]]
+
+
 @dataclass(frozen=True)
 class ChatActivity:
     """Per message: author row, time, text vector and engaged courses (weights).
@@ -172,12 +184,9 @@ class ChatActivity:
 
     def without_members(self, keep: IntArray) -> ChatActivity:
         """Only the messages of member rows `keep`, renumbered to their new rows."""
-        size = max(int(self.member.max(initial=-1)), int(keep.max(initial=-1))) + 1
-        new_row = np.full(size, -1, np.int64)
-        new_row[keep] = np.arange(len(keep))
-        mine = np.flatnonzero(new_row[self.member] >= 0)
+        mine, rows = kept_members(self.member, keep)
         return ChatActivity(
-            member=new_row[self.member[mine]],
+            member=rows,
             ts=self.ts[mine],
             topics=self.topics[mine],
             courses=self.courses[mine],
@@ -229,12 +238,26 @@ def _to_matrix(rows: list[dict[int, float]], n_courses: int) -> sp.csr_matrix:
     )
 
 
+def substance(chat: ChatActivity) -> FloatArray:
+    """Per message, how substantial it is: its distinct terms / `SUBSTANTIAL_TERMS`, at most 1.
+
+    A worked answer says more about what its author knows than "thanks, that works".
+    """
+    terms = np.diff(chat.topics.indptr).astype(np.float32)
+    return np.asarray(np.minimum(1.0, terms / SUBSTANTIAL_TERMS), np.float32)
+
+
 def _by_author(
-    chat: ChatActivity, n_members: int, now: float, half_life_days: float | None
+    chat: ChatActivity,
+    n_members: int,
+    now: float,
+    half_life_days: float | None,
+    by_substance: bool = False,
 ) -> tuple[IntArray, sp.csr_matrix]:
     """The messages before `now`, and members × those messages weighted by their age.
 
-    `half_life_days=None` weighs every message 1.
+    `half_life_days=None` weighs every message 1; `by_substance` also weighs each by
+    how substantial it is.
     """
     mask = np.flatnonzero(chat.ts < now)
     if half_life_days is None:
@@ -242,6 +265,8 @@ def _by_author(
     else:
         age_days = np.maximum(now - chat.ts[mask], 0.0) / DAY
         weights = np.power(0.5, age_days / half_life_days).astype(np.float32)
+    if by_substance:
+        weights = weights * substance(chat)[mask]
     authors = sp.csr_matrix(
         (weights, (chat.member[mask], np.arange(len(mask)))), shape=(n_members, len(mask))
     )
@@ -266,14 +291,74 @@ def decayed(
 
 
 def profiles(
-    chat: ChatActivity, n_members: int, now: float, half_life_days: float
+    chat: ChatActivity,
+    n_members: int,
+    now: float,
+    half_life_days: float,
+    by_substance: bool = False,
 ) -> sp.csr_matrix:
-    """Members × terms: decayed sum of their message vectors, L2-normalised."""
-    mask, authors = _by_author(chat, n_members, now, half_life_days)
-    summed = sp.csr_matrix(authors @ chat.topics[mask], dtype=np.float32)
-    norms = np.sqrt(np.asarray(summed.multiply(summed).sum(axis=1)).ravel())
+    """Members × terms: decayed sum of their message vectors, L2-normalised.
+
+    `by_substance` weighs each message by how substantial it is (`substance`).
+    """
+    mask, authors = _by_author(chat, n_members, now, half_life_days, by_substance)
+    return unit_rows(sp.csr_matrix(authors @ chat.topics[mask], dtype=np.float32))
+
+
+def unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero)."""
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ summed, dtype=np.float32)
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ matrix, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class TopicTalk:
+    """What members wrote when they tagged a course: how the community talks about it.
+
+    One row per (member, course) pair: the sum of the text vectors of the member's
+    messages that tag the course (each weighted by its tag and by how substantial it
+    is). Kept per member so that erasing a member takes their words out of every
+    course's text (`without_members`).
+    """
+
+    member: IntArray
+    course: IntArray
+    vectors: sp.csr_matrix
+
+    @classmethod
+    def of(cls, chat: ChatActivity, now: float, tags: sp.csr_matrix) -> TopicTalk:
+        """The talk before `now`; `tags` is messages × courses (what each message tags)."""
+        mask = np.flatnonzero(chat.ts < now)
+        tagged = sp.coo_matrix(tags[mask])
+        weights = tagged.data * substance(chat)[mask][tagged.row]
+        n_courses = tags.shape[1]
+        pair = chat.member[mask][tagged.row].astype(np.int64) * n_courses + tagged.col
+        keys, index = np.unique(pair, return_inverse=True)
+        pairs = sp.csr_matrix(
+            (weights.astype(np.float32), (index, tagged.row)), shape=(len(keys), len(mask))
+        )
+        vectors = sp.csr_matrix(pairs @ chat.topics[mask], dtype=np.float32)
+        return cls(keys // n_courses, keys % n_courses, vectors)
+
+    def course_text(self, described: sp.csr_matrix) -> sp.csr_matrix:
+        """Courses × terms: each course's description plus its talk, equally weighted.
+
+        `described` holds the courses' own text vectors (unit rows). A course nobody
+        has tagged keeps its description; one with no description, its talk.
+        """
+        n_courses = described.shape[0]
+        by_course = sp.csr_matrix(
+            (np.ones(len(self.course), np.float32), (self.course, np.arange(len(self.course)))),
+            shape=(n_courses, len(self.course)),
+        )
+        talk = unit_rows(sp.csr_matrix(by_course @ self.vectors, dtype=np.float32))
+        return unit_rows(sp.csr_matrix(talk + unit_rows(described), dtype=np.float32))
+
+    def without_members(self, keep: IntArray) -> TopicTalk:
+        """Only the pairs of member rows `keep`, renumbered to their new rows."""
+        mine, rows = kept_members(self.member, keep)
+        return TopicTalk(rows, self.course[mine], self.vectors[mine])
 
 
 def cutoff_at(chat: ChatActivity, target: sp.csr_matrix, quantile: float) -> float | None:

@@ -9,7 +9,9 @@ No purchases needed. For every member × course it computes signals from the cha
   (the cold-start prior);
 - co-occurrence: an item-item (DLAE/EASE) model on member × topic engagement ("members
   who talk about X also talk about Y");
-- text similarity of the member's recent messages and the course's text;
+- text similarity of what the member says (long-run, substantial messages counting
+  most) and the course's text: its description plus what members wrote when they
+  tagged it (`TopicTalk`: how the community itself talks about the topic);
 - two interactions (helpers × what the community talks about, volume × own share).
 
 How much each signal counts is learned on the store's own chat, later against
@@ -37,6 +39,7 @@ from recsys.engagement import (
     INHERITED_WEIGHT,
     LONG_HALF_LIFE_DAYS,
     ChatActivity,
+    TopicTalk,
     cutoff_at,
     decayed,
     engaged_after,
@@ -236,17 +239,21 @@ class ChatRanker(Ranker):
 
     def _signals_at(self, chat: ChatActivity, n_members: int, now: float) -> dict[str, Any]:
         """Everything scoring needs, computed from the chat before `now`."""
-        tagged = decayed(chat, n_members, now, None, _at_least(chat.courses, STRONG))
+        tags = _at_least(chat.courses, STRONG)
+        tagged = decayed(chat, n_members, now, None, tags)
         started = decayed(chat, n_members, now, None, chat.courses)
         # Shares and the community's signals count deliberate statements when the
         # community makes enough of them; keywords in running text are too noisy then.
         basis = self._strong(chat) if self.strong_only_ else chat.engaged
         profile = (
-            profiles(chat, n_members, now, self.recent_days)
+            profiles(chat, n_members, now, self.long_days, by_substance=True)
             if self.course_topics_.shape[1]
             else sp.csr_matrix((n_members, 0), dtype=np.float32)
         )
         signals = {
+            # How the community words each topic, from the messages that tag it (or,
+            # where members rarely tag, that name it).
+            "talk": TopicTalk.of(chat, now, tags if self.strong_only_ else chat.courses),
             "tagged": tagged,
             "mentioned": started - tagged,
             "replied": decayed(chat, n_members, now, None, chat.context),
@@ -273,12 +280,19 @@ class ChatRanker(Ranker):
             signals["tagged"] if self.strong_only_ else signals["tagged"] + signals["mentioned"]
         )
         return {
+            "course_text": self._course_text(signals["talk"]),
             "cooccurrence": self._cooccurrence(signals["long"]),
             "community_fresh": self._community(signals["fresh"]),
             "community_recent": self._community(signals["recent"]),
             "community_long": self._community(signals["long"]),
             "community_started": self._community(started),
         }
+
+    def _course_text(self, talk: TopicTalk) -> sp.csr_matrix:
+        """Courses × terms: description plus talk (empty without a text space)."""
+        if not self.course_topics_.shape[1]:
+            return self.course_topics_
+        return talk.course_text(self.course_topics_)
 
     @staticmethod
     def _community(matrix: sp.csr_matrix) -> FloatArray:
@@ -326,7 +340,7 @@ class ChatRanker(Ranker):
             cooccurrence = np.zeros(shape, np.float32)
         if self.course_topics_.shape[1]:
             similarity = np.asarray(
-                (signals["profile"][rows] @ self.course_topics_.T).toarray(), np.float32
+                (signals["profile"][rows] @ signals["course_text"].T).toarray(), np.float32
             )
             similarity = standardize_rows(similarity)
         else:
@@ -511,6 +525,8 @@ class ChatRanker(Ranker):
     def _forget_rows(self, keep: IntArray) -> None:
         for name in MEMBER_SIGNALS:
             self.signals_[name] = self.signals_[name][keep]
+        # Their words leave every course's text too.
+        self.signals_["talk"] = self.signals_["talk"].without_members(keep)
         # Community signals include the forgotten members: recompute without them.
         self.signals_.update(self._community_signals(self.signals_))
 
@@ -524,8 +540,15 @@ class ChatRanker(Ranker):
         }
         for name in COMMUNITY_SIGNALS:
             state[name] = self.signals_[name]
+        talk: TopicTalk = self.signals_["talk"]
+        state["talk_member"] = talk.member
+        state["talk_course"] = talk.course
         sparse = {name: self.signals_[name] for name in MEMBER_SIGNALS}
-        for name, matrix in {**sparse, "course_topics": self.course_topics_}.items():
+        for name, matrix in {
+            **sparse,
+            "course_topics": self.course_topics_,
+            "talk_vectors": talk.vectors,
+        }.items():
             matrix = sp.csr_matrix(matrix)
             state[f"{name}_data"] = matrix.data
             state[f"{name}_indices"] = matrix.indices
@@ -540,13 +563,17 @@ class ChatRanker(Ranker):
         self.mean_ = arrays["mean"]
         self.scale_ = arrays["scale"]
         self.signals_ = {name: arrays[name] for name in COMMUNITY_SIGNALS}
-        for name in (*MEMBER_SIGNALS, "course_topics"):
-            matrix = sp.csr_matrix(
+        matrices = {
+            name: sp.csr_matrix(
                 (arrays[f"{name}_data"], arrays[f"{name}_indices"], arrays[f"{name}_indptr"]),
                 shape=tuple(int(v) for v in arrays[f"{name}_shape"]),
             )
-            if name == "course_topics":
-                self.course_topics_ = matrix
-            else:
-                self.signals_[name] = matrix
+            for name in (*MEMBER_SIGNALS, "course_topics", "talk_vectors")
+        }
+        self.course_topics_ = matrices.pop("course_topics")
+        self.signals_["talk"] = TopicTalk(
+            arrays["talk_member"], arrays["talk_course"], matrices.pop("talk_vectors")
+        )
+        self.signals_.update(matrices)
+        self.signals_["course_text"] = self._course_text(self.signals_["talk"])
         self.validation_ = {}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import scipy.sparse as sp
 
 from recsys.data import Dataset, IdMap
 from recsys.engagement import ChatActivity, TopicMatcher, engagement_matrices
 from recsys.rankers import BlendRanker, ChatRanker, ContentRanker, ItemItemRanker, PopularityRanker
+from recsys.topics import TfidfEncoder, TopicSpace
 from tests.recsys.test_rankers import COURSES_PER_GROUP, planted
 
 DAY = 86_400.0
@@ -17,7 +20,13 @@ def no_purchases(data: Dataset) -> Dataset:
     return data.with_interactions(sp.csr_matrix(data.interactions.shape, dtype=np.float32))
 
 
-def tiny(texts: list[tuple[int, float, str]], members: int, courses: list[str]) -> Dataset:
+def tiny(
+    texts: list[tuple[int, float, str]],
+    members: int,
+    courses: list[str],
+    topics: sp.csr_matrix | None = None,
+    course_topics: sp.csr_matrix | None = None,
+) -> Dataset:
     """A dataset with only chat: (member row, day, text) per message; course = its tag."""
     matcher = TopicMatcher.for_courses(courses, [[c] for c in courses])
     ts = np.asarray([day * DAY for _, day, _ in texts])
@@ -26,7 +35,7 @@ def tiny(texts: list[tuple[int, float, str]], members: int, courses: list[str]) 
     chat = ChatActivity(
         member=np.asarray([m for m, _, _ in texts], np.int64),
         ts=ts,
-        topics=sp.csr_matrix((len(texts), 0), dtype=np.float32),
+        topics=sp.csr_matrix((len(texts), 0), dtype=np.float32) if topics is None else topics,
         courses=own,
         context=context,
     )
@@ -35,6 +44,7 @@ def tiny(texts: list[tuple[int, float, str]], members: int, courses: list[str]) 
         [],
         members=IdMap(tuple(f"m{i}" for i in range(members))),
         courses=IdMap(tuple(courses)),
+        course_topics=course_topics,
         chat=chat,
     )
 
@@ -80,6 +90,32 @@ def test_erasure_removes_a_members_talk_from_the_community_signals() -> None:
     after = ranker.signals_["community_long"]
     assert before[zig] > before[0]  # zig was the most discussed
     assert after[zig] < after[0]  # now nobody (left) ever talked about it
+
+
+def test_erasure_takes_a_members_words_out_of_every_course_text(tmp_path: Path) -> None:
+    """Only m0 said "comptime" about zig: forgotten, and saved, the model no longer has it."""
+    texts = ["#zig comptime", "#zig allocators", "#go goroutines", "#rust lifetimes", "#zig"]
+    space = TopicSpace(TfidfEncoder())
+    space.fit(texts, ["rust", "go", "zig"])
+    data = tiny(
+        [(0, 1, texts[0]), (1, 2, texts[1]), (1, 3, texts[2]), (2, 4, texts[3]), (2, 5, texts[4])],
+        members=3,
+        courses=["rust", "go", "zig"],
+        topics=sp.csr_matrix(space.encode(texts), dtype=np.float32),
+        course_topics=sp.csr_matrix(space.encode(["rust", "go", "zig"]), dtype=np.float32),
+    )
+    ranker = ChatRanker().fit(data)
+    terms = space.encoder.terms()
+    assert terms is not None
+    zig, comptime = data.courses.index["zig"], terms.index("comptime")
+    assert ranker.signals_["course_text"][zig, comptime] > 0
+    ranker.forget(["m0"])
+    assert ranker.signals_["course_text"][zig, comptime] == 0
+    ranker.save(tmp_path)
+    loaded = ChatRanker.load(tmp_path)
+    assert isinstance(loaded, ChatRanker)
+    assert loaded.signals_["course_text"][zig, comptime] == 0
+    assert (loaded.signals_["course_text"] != ranker.signals_["course_text"]).nnz == 0
 
 
 def test_evidence_counts_the_messages_each_member_wrote_about_a_course() -> None:

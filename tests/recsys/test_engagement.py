@@ -10,11 +10,14 @@ from recsys.data import Dataset, IdMap
 from recsys.engagement import (
     INHERITED_WEIGHT,
     MENTION_WEIGHT,
+    SUBSTANTIAL_TERMS,
     ChatActivity,
     TopicMatcher,
+    TopicTalk,
     chat_split,
     decayed,
     engagement_matrices,
+    profiles,
 )
 
 DAY = 86_400.0
@@ -102,6 +105,70 @@ def test_erasure_drops_a_members_messages_and_renumbers_the_rest() -> None:
     kept = chat.without_members(np.asarray([0, 2], np.int64))
     assert kept.member.tolist() == [0, 1]
     assert kept.courses.toarray().argmax(axis=1).tolist() == [0, 2]
+
+
+def worded(
+    members: list[int], tags: list[int], terms: list[list[int]], width: int = 4
+) -> ChatActivity:
+    """Messages at days 0, 1, 2 … tagging one course each, with unit term vectors."""
+    n = len(members)
+    rows = [i for i, row in enumerate(terms) for _ in row]
+    cols = [t for row in terms for t in row]
+    values = [1.0 / np.sqrt(len(row)) for row in terms for _ in row]
+    return ChatActivity(
+        member=np.asarray(members, np.int64),
+        ts=np.arange(n, dtype=np.float64) * DAY,
+        topics=sp.csr_matrix((values, (rows, cols)), shape=(n, width), dtype=np.float32),
+        courses=sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), tags)), shape=(n, 3)),
+        context=sp.csr_matrix((n, 3), dtype=np.float32),
+    )
+
+
+def test_topic_talk_is_what_members_wrote_when_they_tagged_each_course() -> None:
+    """Per member and course, the tagged messages' vectors, weighted by substance."""
+    chat = worded([0, 0, 1, 1], [0, 0, 1, 0], [[0], [0, 1], [2], [3]])
+    talk = TopicTalk.of(chat, 2.5 * DAY, chat.courses)  # the last message is later
+    pairs = {
+        (int(m), int(c)): row
+        for m, c, row in zip(talk.member, talk.course, talk.vectors.toarray(), strict=True)
+    }
+    assert sorted(pairs) == [(0, 0), (1, 1)]
+    one_term = 1 / SUBSTANTIAL_TERMS
+    assert pairs[(0, 0)] == pytest.approx(
+        [one_term + 2 / SUBSTANTIAL_TERMS / np.sqrt(2), 2 / SUBSTANTIAL_TERMS / np.sqrt(2), 0, 0]
+    )
+    assert pairs[(1, 1)] == pytest.approx([0, 0, one_term, 0])
+
+
+def test_course_text_is_description_and_talk_equally() -> None:
+    """A talked-about course mixes both halves; the others keep their description."""
+    chat = worded([0, 1], [0, 0], [[0], [0]])
+    described = sp.csr_matrix(np.asarray([[0, 0, 0, 1], [0, 0, 1, 0], [0, 0, 0, 0]], np.float32))
+    text = TopicTalk.of(chat, 9 * DAY, chat.courses).course_text(described).toarray()
+    assert text[0] == pytest.approx([np.sqrt(0.5), 0, 0, np.sqrt(0.5)])
+    assert text[1] == pytest.approx([0, 0, 1, 0])
+    assert not text[2].any()
+
+
+def test_forgetting_a_member_takes_their_words_out_of_the_course_text() -> None:
+    """Only member 0 wrote term 1 about course 0: once forgotten, the course never says it."""
+    chat = worded([0, 1, 2], [0, 0, 1], [[0, 1], [0], [2]])
+    described = sp.csr_matrix((3, 4), dtype=np.float32)
+    talk = TopicTalk.of(chat, 9 * DAY, chat.courses)
+    assert talk.course_text(described).toarray()[0, 1] > 0
+    kept = talk.without_members(np.asarray([1, 2], np.int64))
+    pairs = zip(kept.member.tolist(), kept.course.tolist(), strict=True)
+    assert sorted(pairs) == [(0, 0), (1, 1)]
+    assert kept.course_text(described).toarray()[0].tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_profiles_by_substance_weigh_a_worked_answer_over_a_thanks() -> None:
+    """A one-term message barely moves a profile weighted by substance."""
+    long_answer = list(range(1, 31))
+    chat = worded([0, 0], [0, 0], [[0], long_answer], width=31)
+    plain = profiles(chat, 1, 9 * DAY, 365.0).toarray()[0]
+    weighted = profiles(chat, 1, 9 * DAY, 365.0, by_substance=True).toarray()[0]
+    assert weighted[0] < plain[0] / 3
 
 
 def test_chat_split_trains_on_earlier_chat_and_holds_out_later_topics() -> None:
