@@ -22,7 +22,7 @@ import hashlib
 import logging
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, Self
 
@@ -315,13 +315,16 @@ class SegmentModel:
         topics: TopicMatrix | None = None,
         terms: Sequence[str] | None = None,
         previous: SegmentModel | None = None,
+        topic_terms: Collection[str] = (),
     ) -> Self:
         """Segment the members of `features`; return self.
 
         `topics` has one row per member of `features` (same order) and one column per
         entry of `terms` (None for dense embeddings; then columns must match between
         fits). With `previous`, segments that are still there keep their id and new
-        segments get ids never used before.
+        segments get ids never used before. `topic_terms` are the terms that name a
+        topic of the catalog (its courses' tags and titles): when some are in `terms`,
+        only they can lead a segment's name, and they come first among its terms.
         """
         self._check_params()
         if previous is not None:
@@ -360,7 +363,7 @@ class SegmentModel:
         else:
             ids, next_id = _match(previous, raw, matrix, terms, labels, sizes)
         radii = np.sqrt(_group_means(((x - centers[labels]) ** 2).sum(axis=1)[:, None], labels, k))
-        segments = _describe(ids, sizes, x, raw, labels, matrix, terms)
+        segments = _describe(ids, sizes, x, raw, labels, matrix, terms, topic_terms)
 
         by_id = np.argsort(ids)
         member_ids = np.empty(n, dtype=np.int64)
@@ -942,13 +945,16 @@ def _describe(
     labels: IntArray,
     topics: TopicMatrix | None,
     terms: Sequence[str] | None,
+    topic_terms: Collection[str] = (),
 ) -> list[Segment]:
     """Names, descriptions, traits and top terms, one segment per cluster index."""
     k = len(ids)
     z = _group_means(x[:, :_N_ACTIVITY], labels, k)
     segment_raw = _group_means(raw, labels, k)
     overall_raw = raw.mean(axis=0)
-    top_terms = _top_terms(topics, terms, labels, k)
+    top_terms = _top_terms(topics, terms, labels, k, topic_terms)
+    # With a catalog whose topics the members use, only a topic may name a segment.
+    namers = set(topic_terms) & set(terms or ())
 
     chosen: list[list[_Trait]] = []
     for s in range(k):
@@ -974,6 +980,8 @@ def _describe(
         labels_text = [t.label for t in traits]
         role = next((t.role for t in traits if t.role), None) or ""
         head = top_terms[s][0] if top_terms[s] and k > 1 else ""
+        if namers and head not in namers:
+            head = ""
         heads.append(head)
         roles.append(role if k > 1 else "")
         if k == 1:
@@ -1018,9 +1026,15 @@ def _describe(
 
 
 def _top_terms(
-    topics: TopicMatrix | None, terms: Sequence[str] | None, labels: IntArray, k: int
+    topics: TopicMatrix | None,
+    terms: Sequence[str] | None,
+    labels: IntArray,
+    k: int,
+    topic_terms: Collection[str] = (),
 ) -> list[tuple[str, ...]]:
     """The terms that distinguish each segment from the rest of the community, best first.
+
+    Terms in `topic_terms` (the catalog's topics) come before the others.
 
     A term qualifies when at least `_TERM_SUPPORT` of the segment's members (and at
     least 2) use it, and its mean weight in the segment's topic rows is `_TERM_LIFT`
@@ -1042,13 +1056,16 @@ def _top_terms(
     users = _group_means(present, labels, k) * sizes[:, None]  # members using each term
     sums = _group_means(matrix, labels, k) * sizes[:, None]  # summed weight of each term
     allowed = np.fromiter((not is_generic(str(t)) for t in terms), bool, len(terms))
+    topical = np.fromiter((str(t) in topic_terms for t in terms), bool, len(terms))
     n = float(labels.size)
     result: list[tuple[str, ...]] = []
     for s in range(k):
         mean = sums[s] / sizes[s]
         if k == 1:
             eligible = np.flatnonzero(allowed & (users[s] > 0))
-            best = eligible[np.lexsort((eligible, -mean[eligible], -users[s][eligible]))]
+            best = eligible[
+                np.lexsort((eligible, -mean[eligible], -users[s][eligible], ~topical[eligible]))
+            ]
             result.append(tuple(str(terms[i]) for i in best[:_TOP_TERMS]))
             continue
         rest_n = max(n - sizes[s], 1.0)
@@ -1058,7 +1075,9 @@ def _top_terms(
             allowed & (users[s] >= support) & (mean >= _TERM_LIFT * rest) & (mean > rest)
         )
         gain = mean - rest
-        best = eligible[np.lexsort((eligible, -users[s][eligible], -gain[eligible]))]
+        best = eligible[
+            np.lexsort((eligible, -users[s][eligible], -gain[eligible], ~topical[eligible]))
+        ]
         result.append(tuple(str(terms[i]) for i in best[:_TOP_TERMS]))
     return result
 

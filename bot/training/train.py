@@ -28,6 +28,7 @@ from recsys.model import RankingConfig, default_ranker
 from recsys.policy import CourseInfo
 from recsys.rankers.blend import BlendRanker
 from recsys.segments import SegmentModel, rule_segments
+from recsys.text import tokenize
 from recsys.topics import TfidfEncoder, TopicSpace, course_document, documents_by_member
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,16 @@ def _course_features(inputs: TrainingInputs, components: np.ndarray) -> np.ndarr
         language = [1.0 if course.language == name else 0.0 for name in languages]
         rows.append([*topic, *level, *language])
     return np.asarray(rows, dtype=np.float32).reshape(len(inputs.courses), -1)
+
+
+def catalog_terms(inputs: TrainingInputs) -> frozenset[str]:
+    """The terms that name the catalog's topics: its courses' tags, or titles when untagged."""
+    return frozenset(
+        token
+        for course in inputs.courses
+        for keyword in course.tags or (course.title,)
+        for token in tokenize(keyword)
+    )
 
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
@@ -219,6 +230,7 @@ def train(
                 topics[active],
                 terms,
                 previous=old.segments if old else None,
+                topic_terms=catalog_terms(inputs),
             )
         influence = InfluenceModel().fit(log_) if log_.n_messages else None
         communities[key] = CommunityModels(

@@ -761,6 +761,25 @@ def test_a_term_used_by_a_single_member_does_not_name_a_segment(base: Community)
     assert segment.top_terms == ("rust",) and segment.name.startswith("Rust ")
 
 
+def test_with_a_catalog_only_its_topics_lead_a_name(base: Community) -> None:
+    """ "hot" distinguishes the Rust helpers most, but the catalog teaches rust: rust leads."""
+    rust = np.array([base.groups[m] == "rust" for m in base.features.members])
+    lurkers = np.array([base.groups[m] == "lurkers" for m in base.features.members])
+    topics = np.zeros((len(rust), 3))
+    topics[rust, 0] = 0.2  # "rust"
+    topics[rust, 1] = 0.9  # "hot", more distinctive
+    topics[lurkers, 2] = 0.5  # "underrated", only the lurkers
+    terms = ["rust", "hot", "underrated"]
+    plain = SegmentModel().fit(base.features, topics, terms)
+    assert segment_of(plain, id_of_group(plain, base)["rust"]).head == "hot"
+    m = SegmentModel().fit(base.features, topics, terms, topic_terms={"rust", "go"})
+    ids = id_of_group(m, base)
+    helpers, quiet = segment_of(m, ids["rust"]), segment_of(m, ids["lurkers"])
+    assert helpers.head == "rust" and helpers.top_terms == ("rust", "hot")
+    assert quiet.head == "" and "underrated" not in quiet.name  # no topic of the catalog
+    assert quiet.top_terms == ("underrated",)  # the description still says what they say
+
+
 def test_segment_names_and_descriptions_render_in_chinese(model: SegmentModel) -> None:
     """A zh translator renders the stored parts; English shows the stored text unchanged."""
     from bot.i18n import segment_description, segment_name, translator

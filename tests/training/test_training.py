@@ -163,3 +163,28 @@ async def test_catalog_of_course_n_titles_without_chat_trains(
     key = str(inputs.members[0].id)
     picks = loaded.ranker.recommend([key], 5).courses[0]
     assert len(picks) == 5
+
+
+def test_catalog_terms_are_the_courses_tags_or_titles_when_untagged() -> None:
+    """What may name a segment: each course's tags, its title's words only when untagged."""
+    from bot.store.courses import Course
+    from bot.training.inputs import TrainingInputs
+    from bot.training.train import catalog_terms
+
+    def course(id: str, title: str, tags: list[str]) -> Course:
+        return Course(id, title, "", tags, None, None, None, None, None, True)
+
+    inputs = TrainingInputs(
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        communities=[],
+        members=[],
+        messages=[],
+        reactions=[],
+        mentions={},
+        interactions=[],
+        courses=[
+            course("rust", "Rust for the web", ["rust", "c++"]),
+            course("k8s", "Kubernetes in practice", []),
+        ],
+    )
+    assert catalog_terms(inputs) == {"rust", "c++", "kubernetes", "practice"}
