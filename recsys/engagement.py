@@ -341,6 +341,12 @@ class TopicTalk:
         vectors = sp.csr_matrix(pairs @ chat.topics[mask], dtype=np.float32)
         return cls(keys // n_courses, keys % n_courses, vectors)
 
+    @classmethod
+    def empty(cls, n_terms: int) -> TopicTalk:
+        """Nobody has tagged anything yet."""
+        none = np.zeros(0, np.int64)
+        return cls(none, none, sp.csr_matrix((0, n_terms), dtype=np.float32))
+
     def course_text(self, described: sp.csr_matrix) -> sp.csr_matrix:
         """Courses × terms: each course's description plus its talk, equally weighted.
 

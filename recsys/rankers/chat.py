@@ -569,11 +569,16 @@ class ChatRanker(Ranker):
                 shape=tuple(int(v) for v in arrays[f"{name}_shape"]),
             )
             for name in (*MEMBER_SIGNALS, "course_topics", "talk_vectors")
+            if f"{name}_data" in arrays
         }
         self.course_topics_ = matrices.pop("course_topics")
-        self.signals_["talk"] = TopicTalk(
-            arrays["talk_member"], arrays["talk_course"], matrices.pop("talk_vectors")
-        )
+        if "talk_member" in arrays:
+            talk = TopicTalk(
+                arrays["talk_member"], arrays["talk_course"], matrices.pop("talk_vectors")
+            )
+        else:  # saved before courses had talk: their descriptions alone, until retrained
+            talk = TopicTalk.empty(self.course_topics_.shape[1])
+        self.signals_["talk"] = talk
         self.signals_.update(matrices)
         self.signals_["course_text"] = self._course_text(self.signals_["talk"])
         self.validation_ = {}

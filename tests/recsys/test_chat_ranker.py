@@ -118,6 +118,25 @@ def test_erasure_takes_a_members_words_out_of_every_course_text(tmp_path: Path) 
     assert (loaded.signals_["course_text"] != ranker.signals_["course_text"]).nnz == 0
 
 
+def test_a_model_saved_before_courses_had_talk_still_loads(tmp_path: Path) -> None:
+    """No talk arrays in an older artifact: course text is the description, picks still come."""
+    data = tiny(
+        [(0, 1, "#rust"), (1, 2, "#go"), (2, 3, "#go")],
+        members=3,
+        courses=["rust", "go", "zig"],
+        topics=sp.csr_matrix(np.eye(3, dtype=np.float32)),
+        course_topics=sp.csr_matrix(np.eye(3, dtype=np.float32)),
+    )
+    ChatRanker().fit(data).save(tmp_path)
+    with np.load(tmp_path / "arrays.npz") as saved:
+        older = {k: saved[k] for k in saved.files if not k.startswith("talk_")}
+    np.savez(tmp_path / "arrays.npz", **older)
+    loaded = ChatRanker.load(tmp_path)
+    assert isinstance(loaded, ChatRanker)
+    assert (loaded.signals_["course_text"] != data.course_topics).nnz == 0
+    assert loaded.recommend(["m0"], 1).courses == [["rust"]]
+
+
 def test_evidence_counts_the_messages_each_member_wrote_about_a_course() -> None:
     """evidence() gives per member and course the messages that name it (reasons cite it)."""
     data = tiny([(0, 1, "#rust"), (0, 2, "#rust and #go")], members=2, courses=["rust", "go"])
