@@ -85,7 +85,7 @@ def per_member_ndcg(ranker: Any, data: Any, held: dict[int, Any]) -> Any:
     return out
 
 
-def run_model(name: str, folder: str) -> dict[str, Any]:
+def run_model(name: str, folder: str, attention_epochs: float = 1.0) -> dict[str, Any]:
     """Fit and evaluate one model (runs in a fresh process)."""
     from recsys.data import Split
     from recsys.evaluate import evaluate
@@ -102,9 +102,11 @@ def run_model(name: str, folder: str) -> dict[str, Any]:
 
         ranker = ALSRanker(factors=128, iterations=15, regularization=0.05, alpha=2.0)
     else:
-        from recsys.model import default_ranker
+        from recsys.model import RankingConfig, default_ranker
 
-        ranker = default_ranker()
+        ranker = default_ranker(
+            RankingConfig(attention=name == "cohort+attention", attention_epochs=attention_epochs)
+        )
     result = evaluate(ranker, Split(train=data, held_out=held), k=10).as_dict()
     started = time.perf_counter()
     ranker.recommend(list(data.members.ids), k=10)  # what `cohort recommend --all` runs
@@ -114,7 +116,7 @@ def run_model(name: str, folder: str) -> dict[str, Any]:
     result["per_member"] = per_member_ndcg(ranker, data, held).tolist()
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     weights = getattr(ranker, "weights_", None)
-    if name == "cohort" and weights is not None:
+    if name.startswith("cohort") and weights is not None:
         result["blend_weights"] = {
             c.name: round(float(w), 3) for c, w in zip(ranker.components_, weights, strict=True)
         }
@@ -144,15 +146,27 @@ def main() -> None:
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--json", action="store_true", help="print raw results as JSON")
+    parser.add_argument(
+        "--attention",
+        action="store_true",
+        help="also run Cohort with the Keras self-attention model ([recsys] attention)",
+    )
+    parser.add_argument(
+        "--attention-epochs",
+        type=float,
+        default=1.0,
+        help="passes of the self-attention model ([recsys] attention_epochs)",
+    )
     args = parser.parse_args()
     if not (args.data / "train.txt").exists():
         sys.exit(f"error: {args.data}/train.txt not found (see ../shared/datasets/README.md)")
     context = multiprocessing.get_context("spawn")
     results = []
-    for name in ("popularity", "als", "cohort"):
+    names = ["popularity", "als", "cohort", *(["cohort+attention"] if args.attention else [])]
+    for name in names:
         pool = context.Pool(1)
         try:
-            results.append(pool.apply(run_model, (name, str(args.data))))
+            results.append(pool.apply(run_model, (name, str(args.data), args.attention_epochs)))
         finally:
             pool.close()
             pool.join()
@@ -174,7 +188,7 @@ def main() -> None:
             f"| {r['fit_seconds']:.1f} | {r['recommend_all_seconds']:.1f} "
             f"| {r['score_seconds']:.1f} | {r['peak_rss_mb']:,} |"
         )
-    cohort = results[-1]
+    cohort = next(r for r in results if r["label"] == "cohort")
     print()
     print(f"Cohort blend weights: {cohort.get('blend_weights')}")
     print(f"Cohort validation: {cohort.get('validation')}")
@@ -208,6 +222,21 @@ def main() -> None:
     ]
     for label, ok, value in checks:
         print(f"target {label}: {value} ({'met' if ok else 'MISSED'})")
+    attention = next((r for r in results if r["label"] == "cohort+attention"), None)
+    if attention is not None:
+        low, high = ratio_interval(
+            np.asarray(attention["per_member"]), np.asarray(cohort["per_member"])
+        )
+        print()
+        print(f"With the attention model: blend weights {attention.get('blend_weights')}")
+        print(f"  components alone on test (NDCG@10): {attention.get('components_on_test')}")
+        print(
+            f"  NDCG@10 {attention['ndcg']:.4f} against {cohort['ndcg']:.4f} without: "
+            f"{attention['ndcg'] / cohort['ndcg']:.3f}x [{low:.3f}, {high:.3f}], "
+            f"{attention['ndcg'] / als['ndcg']:.3f}x ALS; training "
+            f"{attention['fit_seconds']:.1f} s against {cohort['fit_seconds']:.1f} s; "
+            f"peak RSS {attention['peak_rss_mb']:,} MB"
+        )
 
 
 if __name__ == "__main__":

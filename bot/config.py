@@ -101,6 +101,8 @@ class RecsysSettings(_Section):
 
     artifacts_dir: Path = Path("artifacts")
     validation_members: int = Field(default=8000, ge=10, le=1_000_000)
+    attention: bool = False
+    attention_epochs: float = Field(default=1.0, gt=0, le=100)
     hybrid: bool = False
     hybrid_epochs: int = Field(default=1, ge=1, le=100)
     item_tune: bool = True

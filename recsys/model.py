@@ -1,13 +1,16 @@
 """Cohort's ranker as `cohort train` builds it; the MOOCCubeX benchmark uses the same.
 
-The blend of item-item (DLAE) co-choice, the Keras hybrid, content similarity and
-popularity, with weights tuned on a validation split at every training.
+The blend of item-item (DLAE) co-choice, the next-item model, chat engagement, content
+similarity and popularity, plus the Keras models when asked for (the self-attention
+sequence model, the two-tower hybrid), with weights tuned on a validation split at
+every training.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recsys.rankers.attention import AttentionRanker
 from recsys.rankers.blend import BlendRanker
 from recsys.rankers.chat import ChatRanker
 from recsys.rankers.content import ContentRanker
@@ -28,6 +31,8 @@ class RankingConfig:
     sequence_decay: float = 0.6  # next-item model: used when there is too little data to tune on
     sequence_l2: float = 0.1
     sequence_tune: bool = True
+    attention: bool = False  # the Keras self-attention sequence model: off unless asked
+    attention_epochs: float = 1.0
     hybrid: bool = False  # the Keras two-tower model: off unless asked (see docs)
     hybrid_dim: int = 48
     hybrid_epochs: int = 1
@@ -57,6 +62,11 @@ def default_ranker(config: RankingConfig | None = None) -> BlendRanker:
         if config.hybrid
         else []
     )
+    attention = (
+        [AttentionRanker(epochs=config.attention_epochs, seed=config.seed, threads=config.threads)]
+        if config.attention
+        else []
+    )
     return BlendRanker(
         components=[
             ItemItemRanker(
@@ -72,6 +82,7 @@ def default_ranker(config: RankingConfig | None = None) -> BlendRanker:
                 tune=config.sequence_tune,
                 seed=config.seed,
             ),
+            *attention,
             ChatRanker(seed=config.seed),
             *hybrid,
             ContentRanker(),

@@ -1,8 +1,8 @@
 """`cohort train`, `recommend`, `segments`, `influencers`, `evaluate`.
 
 Training reads the store and writes a model bundle (see bot/training/artifacts.py);
-the other commands read the bundle. TensorFlow is imported only while training the
-hybrid ranker, never to recommend.
+the other commands read the bundle. TensorFlow is imported only while training a
+Keras model (the self-attention sequence model, the hybrid), never to recommend.
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ def _ranking(config: Settings) -> Any:
         item_dropout=config.recsys.item_dropout,
         item_l2=config.recsys.item_l2,
         item_tune=config.recsys.item_tune,
+        attention=config.recsys.attention,
+        attention_epochs=config.recsys.attention_epochs,
         hybrid=config.recsys.hybrid,
         hybrid_epochs=config.recsys.hybrid_epochs,
         validation_members=config.recsys.validation_members,
@@ -560,6 +562,7 @@ def evaluate(
     from recsys.evaluate import evaluate as measure
     from recsys.model import default_ranker
     from recsys.rankers import (
+        AttentionRanker,
         ChatRanker,
         ContentRanker,
         HybridRanker,
@@ -628,6 +631,11 @@ def evaluate(
             ChatRanker(seed=ranking.seed),
             ItemItemRanker(
                 dropout=ranking.item_dropout, l2=ranking.item_l2, tune=ranking.item_tune
+            ),
+            *(
+                [AttentionRanker(epochs=ranking.attention_epochs, seed=ranking.seed)]
+                if ranking.attention
+                else []
             ),
             *(
                 [HybridRanker(epochs=ranking.hybrid_epochs, seed=ranking.seed)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -79,7 +80,10 @@ def _figure(width: float, height: float) -> Figure:
 
 def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
+    with warnings.catch_warnings():
+        if fonts.cjk_family() is None:  # said once already; not once per glyph
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+        figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
 
 

@@ -5,11 +5,14 @@ report, a Chinese channel name or topic in an English one) would be drawn as emp
 boxes. `family()` returns the font list charts use: DejaVu Sans first, then the first
 CJK font installed, which matplotlib (3.6+) falls back to glyph by glyph.
 
-Fonts installed after matplotlib built its font cache are not in that cache, so
-well-known font files are also looked for on disk and added. Debian's
-`fonts-noto-cjk` or `fonts-wqy-zenhei` provide one (`make test` installs
-`fonts-wqy-zenhei` when it can). Without any, charts still render: one warning is
-logged and Chinese text shows as boxes.
+Cohort depends on `noto-cjk-sans-otc`, a wheel that carries Google's Noto Sans CJK
+font file (SIL Open Font License) and nothing else, so every install can draw
+Chinese, whatever fonts the machine has. An installed system font is preferred; the
+bundled file is registered when none is found. Fonts installed after matplotlib built
+its font cache are not in that cache, so well-known font files are also looked for on
+disk and added (Debian's `fonts-noto-cjk` or `fonts-wqy-zenhei`). Without any (the
+wheel removed), charts still render: one warning is logged, Chinese text shows as
+boxes, and matplotlib's warning per missing glyph is not repeated.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ CJK_FILES = (
     "uming.ttc",
 )
 FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts")
+# The wheel that ships a CJK font file with Cohort, and that file's name in it.
+BUNDLED_PACKAGE = "noto_cjk_sans_otc"
+BUNDLED_FILE = "NotoSansCJK-Regular.ttc"
 
 
 def _installed_families() -> set[str]:
@@ -68,6 +74,22 @@ def _add_known_files() -> None:
                     log.debug("could not add font %s: %s", path, exc)
 
 
+def _add_bundled() -> None:
+    """Register the font file shipped in `BUNDLED_PACKAGE`, when that package is installed."""
+    import importlib.resources
+    import importlib.util
+
+    from matplotlib import font_manager
+
+    if importlib.util.find_spec(BUNDLED_PACKAGE) is None:
+        return
+    path = importlib.resources.files(BUNDLED_PACKAGE).joinpath(BUNDLED_FILE)
+    try:
+        font_manager.fontManager.addfont(str(path))
+    except (OSError, RuntimeError, ValueError) as exc:
+        log.debug("could not add the bundled font %s: %s", path, exc)
+
+
 class _WeightNotice(logging.Filter):
     """Drops matplotlib's notice that a CJK font has no exact "normal" weight.
 
@@ -84,8 +106,10 @@ def cjk_family() -> str | None:
     """The installed CJK font family charts fall back to (None: none found, logged once)."""
     families = _installed_families()
     found = next((family for family in CJK_FAMILIES if family in families), None)
-    if found is None:
-        _add_known_files()
+    for register in (_add_known_files, _add_bundled):
+        if found is not None:
+            break
+        register()
         families = _installed_families()
         found = next((family for family in CJK_FAMILIES if family in families), None)
     if found is not None:
@@ -93,7 +117,7 @@ def cjk_family() -> str | None:
     else:
         log.warning(
             "no CJK font found: Chinese text in charts will show as boxes "
-            "(install fonts-noto-cjk or fonts-wqy-zenhei)"
+            "(reinstall Cohort, which ships one, or install fonts-noto-cjk)"
         )
     return found
 

@@ -1,8 +1,9 @@
-"""Course rankers: popularity, content, chat, item-item (DLAE), next-item, Keras hybrid, blend.
+"""Course rankers: popularity, content, chat, item-item, next-item, attention, hybrid, blend.
 
-Importing this package does not import TensorFlow; the hybrid imports it when fitted.
+Importing this package does not import TensorFlow; the Keras models import it when fitted.
 """
 
+from recsys.rankers.attention import AttentionRanker
 from recsys.rankers.base import Ranker, Recommendations, top_k
 from recsys.rankers.blend import BlendRanker
 from recsys.rankers.chat import ChatRanker
@@ -13,6 +14,7 @@ from recsys.rankers.popularity import PopularityRanker
 from recsys.rankers.sequence import NextItemRanker
 
 __all__ = [
+    "AttentionRanker",
     "BlendRanker",
     "ChatRanker",
     "ContentRanker",

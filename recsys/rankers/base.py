@@ -126,6 +126,22 @@ class Ranker(ABC):
     def _fit(self, data: Dataset) -> None:
         """Learn the model's own state."""
 
+    def adopt(self, data: Dataset) -> None:
+        """Keep what was learned, but read members' interactions from `data`.
+
+        `data` has the members and courses of the fit. A blend calls this on an
+        expensive component it keeps from its validation fit, so the interactions that
+        validation held out count when members are scored.
+        """
+        self.check_fitted()
+        if data.members != self.members_ or data.courses != self.courses_:
+            raise ValueError("adopt needs the members and courses the ranker was fitted on")
+        self.owned_ = data.owned()
+        self._adopt(data)
+
+    def _adopt(self, data: Dataset) -> None:
+        """Update member-indexed state other than `owned_` from `data` (default: none)."""
+
     def check_fitted(self) -> None:
         """Raise `NotFittedError` unless fitted or loaded."""
         if not hasattr(self, "courses_"):

@@ -4,8 +4,9 @@ Weights are learned, not guessed: `fit` holds out one interaction from each of u
 to `validation_members` members, fits the components without them, and searches
 the weights (coordinate ascent over `grid`) that maximise NDCG@k on the held-out
 courses. The components are then refitted on all the data; an `expensive`
-component (the Keras hybrid) keeps its validation fit instead, which only misses
-those few held-out interactions, so training time is not doubled.
+component (the Keras models) keeps its validation fit instead, so training time is
+not doubled: its learned weights only miss those few held-out interactions, and it
+`adopt`s the full data, so they count when members are scored.
 """
 
 from __future__ import annotations
@@ -171,7 +172,9 @@ class BlendRanker(Ranker):
             c.name: getattr(c, "tuning_", None) for c in fitted if getattr(c, "tuning_", None)
         }
         self.components_ = [
-            c if c.expensive or w == 0 else type(c)(**c.refit_params()).fit(data)
+            (self._keep(c, data) if c.expensive else type(c)(**c.refit_params()).fit(data))
+            if w
+            else c
             for c, w in zip(fitted, self.weights_, strict=True)
         ]
         self.validation_["seconds"] = round(time.perf_counter() - started, 2)
@@ -181,6 +184,12 @@ class BlendRanker(Ranker):
             self.k,
             self.validation_["ndcg"],
         )
+
+    @staticmethod
+    def _keep(component: Ranker, data: Dataset) -> Ranker:
+        """An expensive component's validation fit, reading members' full interactions."""
+        component.adopt(data)
+        return component
 
     def _fallback_weights(self, data: Dataset) -> FloatArray:
         """Defaults if given, else all weight on chat (when there is chat) or popularity."""
