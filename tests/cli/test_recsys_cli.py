@@ -245,3 +245,23 @@ def test_with_chat_only_picks_cite_what_the_member_said(tmp_path: Path) -> None:
     assert picks[0]["course"] == "rust-course"
     assert picks[0]["why"].startswith("you talked about rust in ")
     assert not any("new in the catalog" in pick["why"] for pick in picks)
+
+
+def test_the_attention_setting_adds_the_sequence_model_to_the_blend(demo: Path) -> None:
+    """`[recsys] attention = true` reaches the blend; on a small store it is not trained."""
+    text = (demo / "config.toml").read_text("utf-8")
+    config = demo / "attention.toml"  # same store; its own model folder
+    config.write_text(
+        text.replace(
+            "[recsys]\n",
+            '[recsys]\nattention = true\nattention_epochs = 2\nartifacts_dir = "attention"\n',
+            1,
+        ),
+        "utf-8",
+    )
+    assert load_settings(config).recsys.attention_epochs == 2
+    code, out, err = cohort("-c", str(config), "train", "--json")
+    assert code == 0, err
+    weights = json.loads(out)["blend_weights"]
+    # A few hundred purchases are far below the 20,000 transitions it needs: no weight.
+    assert weights["attention"] == 0
