@@ -17,8 +17,11 @@ and Cohort's ranker exactly as `cohort train` builds it (`recsys.model.default_r
 its blend weights tuned on a validation split carved from train, never on test),
 evaluated with `recsys.evaluate.evaluate` as `cohort evaluate` does.
 
+`--attention 1 2` also runs Cohort with the Keras self-attention model, once per
+number of passes given, and compares each with Cohort without it.
+
 Usage:
-    .venv/bin/python benchmarks/mooccubex.py [--data ../shared/datasets/mooccubex]
+    .venv/bin/python benchmarks/mooccubex.py [--data DIR] [--attention EPOCHS ...]
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ def per_member_ndcg(ranker: Any, data: Any, held: dict[int, Any]) -> Any:
     return out
 
 
-def run_model(name: str, folder: str, attention_epochs: float = 1.0) -> dict[str, Any]:
+def run_model(name: str, folder: str, attention_epochs: float | None = None) -> dict[str, Any]:
     """Fit and evaluate one model (runs in a fresh process)."""
     from recsys.data import Split
     from recsys.evaluate import evaluate
@@ -105,7 +108,9 @@ def run_model(name: str, folder: str, attention_epochs: float = 1.0) -> dict[str
         from recsys.model import RankingConfig, default_ranker
 
         ranker = default_ranker(
-            RankingConfig(attention=name == "cohort+attention", attention_epochs=attention_epochs)
+            RankingConfig(attention=True, attention_epochs=attention_epochs)
+            if attention_epochs is not None
+            else None
         )
     result = evaluate(ranker, Split(train=data, held_out=held), k=10).as_dict()
     started = time.perf_counter()
@@ -148,25 +153,24 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print raw results as JSON")
     parser.add_argument(
         "--attention",
-        action="store_true",
-        help="also run Cohort with the Keras self-attention model ([recsys] attention)",
-    )
-    parser.add_argument(
-        "--attention-epochs",
         type=float,
-        default=1.0,
-        help="passes of the self-attention model ([recsys] attention_epochs)",
+        nargs="+",
+        metavar="EPOCHS",
+        default=[],
+        help="also run Cohort with the Keras self-attention model ([recsys] attention), "
+        "once per number of passes given ([recsys] attention_epochs)",
     )
     args = parser.parse_args()
     if not (args.data / "train.txt").exists():
         sys.exit(f"error: {args.data}/train.txt not found (see ../shared/datasets/README.md)")
     context = multiprocessing.get_context("spawn")
     results = []
-    names = ["popularity", "als", "cohort", *(["cohort+attention"] if args.attention else [])]
-    for name in names:
+    runs: list[tuple[str, float | None]] = [("popularity", None), ("als", None), ("cohort", None)]
+    runs += [(f"cohort+attention×{epochs:g}", epochs) for epochs in args.attention]
+    for name, epochs in runs:
         pool = context.Pool(1)
         try:
-            results.append(pool.apply(run_model, (name, str(args.data), args.attention_epochs)))
+            results.append(pool.apply(run_model, (name, str(args.data), epochs)))
         finally:
             pool.close()
             pool.join()
@@ -222,13 +226,12 @@ def main() -> None:
     ]
     for label, ok, value in checks:
         print(f"target {label}: {value} ({'met' if ok else 'MISSED'})")
-    attention = next((r for r in results if r["label"] == "cohort+attention"), None)
-    if attention is not None:
+    for attention in (r for r in results if r["label"].startswith("cohort+attention")):
         low, high = ratio_interval(
             np.asarray(attention["per_member"]), np.asarray(cohort["per_member"])
         )
         print()
-        print(f"With the attention model: blend weights {attention.get('blend_weights')}")
+        print(f"{attention['label']}: blend weights {attention.get('blend_weights')}")
         print(f"  components alone on test (NDCG@10): {attention.get('components_on_test')}")
         print(
             f"  NDCG@10 {attention['ndcg']:.4f} against {cohort['ndcg']:.4f} without: "

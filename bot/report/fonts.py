@@ -56,6 +56,12 @@ def _installed_families() -> set[str]:
     return {entry.name for entry in font_manager.fontManager.ttflist}
 
 
+def _first_installed() -> str | None:
+    """The first of `CJK_FAMILIES` matplotlib knows, if any."""
+    families = _installed_families()
+    return next((family for family in CJK_FAMILIES if family in families), None)
+
+
 def _add_known_files() -> None:
     """Register CJK font files on disk that matplotlib's cached font list does not have."""
     from matplotlib import font_manager
@@ -104,14 +110,11 @@ class _WeightNotice(logging.Filter):
 @functools.cache
 def cjk_family() -> str | None:
     """The installed CJK font family charts fall back to (None: none found, logged once)."""
-    families = _installed_families()
-    found = next((family for family in CJK_FAMILIES if family in families), None)
-    for register in (_add_known_files, _add_bundled):
-        if found is not None:
-            break
-        register()
-        families = _installed_families()
-        found = next((family for family in CJK_FAMILIES if family in families), None)
+    found = _first_installed()
+    for register in (_add_known_files, _add_bundled):  # until one gives a CJK font
+        if found is None:
+            register()
+            found = _first_installed()
     if found is not None:
         logging.getLogger("matplotlib.font_manager").addFilter(_WeightNotice())
     else:

@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from recsys.data import Dataset, FloatArray, IntArray
 from recsys.quiet_tensorflow import import_tensorflow
 from recsys.rankers.base import Ranker
-from recsys.rankers.sequence import event_order
+from recsys.rankers.sequence import steps_back, timeline
 
 log = logging.getLogger(__name__)
 
@@ -66,51 +66,42 @@ WEIGHT_NAMES = (
 )
 
 
-def member_sequences(order: sp.csr_matrix) -> list[IntArray]:
-    """Each member row's courses in the order taken (from `event_order`'s positions)."""
-    out = []
-    for row in range(order.shape[0]):
-        start, end = order.indptr[row], order.indptr[row + 1]
-        positions = order.data[start:end]
-        out.append(order.indices[start:end][np.argsort(positions, kind="stable")].astype(np.int64))
-    return out
-
-
 def training_windows(
-    sequences: list[IntArray], length: int
+    order: sp.csr_matrix, length: int
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
     """(inputs, next courses), each `length` wide, courses as index + 1, left-padded with 0.
 
-    A sequence is cut from its latest course back into windows of `length` + 1 courses
-    that overlap by one, so every course after the first is a target exactly once.
+    `order` is `timeline`'s (positions of each member's courses). A member's courses
+    are cut from the latest back into windows of `length` + 1 courses that overlap by
+    one, so every course after the first is a target exactly once. Window k of a member
+    holds the courses k·length to k·length + length steps before the latest.
     """
-    inputs: list[npt.NDArray[np.int32]] = []
-    targets: list[npt.NDArray[np.int32]] = []
-    for sequence in sequences:
-        ids = (sequence + 1).astype(np.int32)
-        end = len(ids)
-        while end >= 2:
-            chunk = ids[max(0, end - length - 1) : end]
-            row_in = np.zeros(length, np.int32)
-            row_out = np.zeros(length, np.int32)
-            row_in[length - len(chunk) + 1 :] = chunk[:-1]
-            row_out[length - len(chunk) + 1 :] = chunk[1:]
-            inputs.append(row_in)
-            targets.append(row_out)
-            end -= length
-    if not inputs:
-        empty = np.zeros((0, length), np.int32)
-        return empty, empty
-    return np.stack(inputs), np.stack(targets)
+    rows, back = steps_back(order)
+    back = back.astype(np.int64)
+    courses = order.indices.astype(np.int32) + 1
+    count = np.diff(order.indptr)
+    windows = np.where(count >= 2, (count - 2) // length + 1, 0)
+    first = np.concatenate([[0], np.cumsum(windows)[:-1]]).astype(np.int64)
+    inputs = np.zeros((int(windows.sum()), length), np.int32)
+    targets = np.zeros_like(inputs)
+    # As a target: window back // length, only when a course came before it.
+    target = back <= count[rows] - 2
+    window = first[rows[target]] + back[target] // length
+    targets[window, length - 1 - back[target] % length] = courses[target]
+    # As an input (every course but the latest): the window whose next course follows it.
+    source = back >= 1
+    window = first[rows[source]] + (back[source] - 1) // length
+    inputs[window, length - 1 - (back[source] - 1) % length] = courses[source]
+    return inputs, targets
 
 
-def latest_windows(sequences: list[IntArray], length: int) -> npt.NDArray[np.int32]:
+def latest_windows(order: sp.csr_matrix, length: int) -> npt.NDArray[np.int32]:
     """Each member's latest `length` courses (index + 1), left-padded with 0."""
-    out = np.zeros((len(sequences), length), np.int32)
-    for row, sequence in enumerate(sequences):
-        tail = sequence[-length:] + 1
-        if len(tail):
-            out[row, length - len(tail) :] = tail
+    rows, back = steps_back(order)
+    recent = back < length
+    out = np.zeros((order.shape[0], length), np.int32)
+    slot = (length - 1 - back[recent]).astype(np.int64)
+    out[rows[recent], slot] = order.indices[recent] + 1
     return out
 
 
@@ -125,7 +116,7 @@ def encode(
 ) -> FloatArray:
     """The model's output at the last position of each window, in numpy (no TensorFlow).
 
-    Mirrors `_SelfAttention.call` in inference mode (no dropout).
+    Mirrors the Keras model's `call` (`_build`) in inference mode (no dropout).
     """
     w = weights
     dim = w["course"].shape[1]
@@ -263,9 +254,8 @@ class AttentionRanker(Ranker):
     def _fit(self, data: Dataset) -> None:
         if self.length < 2 or self.dim < 1 or self.epochs <= 0:
             raise ValueError("length must be at least 2, dim and epochs positive")
-        self._read_order(data)
-        sequences = member_sequences(self.order_)
-        inputs, targets = training_windows(sequences, self.length)
+        self.order_ = timeline(data, self.owned_)
+        inputs, targets = training_windows(self.order_, self.length)
         self.transitions_ = int((targets > 0).sum())
         if self.transitions_ < max(1, self.min_transitions):
             if self.transitions_:
@@ -279,18 +269,12 @@ class AttentionRanker(Ranker):
             return
         started = time.perf_counter()
         self.weights_ = self._train(inputs, targets)
-        self.states_ = encode(self.weights_, latest_windows(sequences, self.length))
+        self.states_ = encode(self.weights_, latest_windows(self.order_, self.length))
         self.fit_seconds_ = time.perf_counter() - started
         log.info(
             "attention model: %d transitions, trained in %.1fs",
             self.transitions_,
             self.fit_seconds_,
-        )
-
-    def _read_order(self, data: Dataset) -> None:
-        order = event_order(data, self.owned_)
-        self.order_ = (
-            order if order is not None else sp.csr_matrix(self.owned_.shape, dtype=np.float32)
         )
 
     def _train(
@@ -329,10 +313,9 @@ class AttentionRanker(Ranker):
         return _export(model)
 
     def _adopt(self, data: Dataset) -> None:
-        self._read_order(data)
+        self.order_ = timeline(data, self.owned_)
         if self.weights_:
-            sequences = member_sequences(self.order_)
-            self.states_ = encode(self.weights_, latest_windows(sequences, self.length))
+            self.states_ = encode(self.weights_, latest_windows(self.order_, self.length))
 
     def _score(self, rows: IntArray) -> FloatArray:
         if not self.weights_:

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from recsys.data import Dataset, FloatArray, IntArray, leave_one_out
 from recsys.rankers.base import Ranker
-from recsys.rankers.sequence import event_order, hold_out_latest, recency_rows, window_for
+from recsys.rankers.sequence import hold_out_latest, recency_rows, timeline, window_for
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +115,7 @@ class ItemItemRanker(Ranker):
             raise ValueError(
                 f"{data.n_courses} courses exceed max_courses={self.max_courses} for DLAE"
             )
-        order = event_order(data, self.owned_)
-        self.order_ = (
-            order if order is not None else sp.csr_matrix(self.owned_.shape, dtype=np.float32)
-        )
+        self.order_ = timeline(data, self.owned_)
         if self.tune:
             self.dropout_, self.l2_, self.decay_ = self._choose(data)
         else:

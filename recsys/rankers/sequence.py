@@ -19,8 +19,9 @@ Without timestamps (every event at time 0) or with fewer than `min_pairs` traini
 pairs the ranker learns nothing: every known member scores 0 on every course (a
 blend then gives it no weight) and unknown members get the popularity prior.
 
-The helpers `event_order`, `recency_rows` and `hold_out_latest` are shared with the
-item-item ranker, which uses the same recency weights for its member rows.
+The helpers `event_order` (`timeline`), `recency_rows` and `hold_out_latest` are
+shared with the item-item ranker, which uses the same recency weights for its member
+rows, and `timeline` and `steps_back` with the self-attention model.
 """
 
 from __future__ import annotations
@@ -94,10 +95,25 @@ def window_for(decay: float, cap: int) -> int:
     return int(min(cap, max(1, np.ceil(np.log(NEGLIGIBLE) / np.log(decay)))))
 
 
+def timeline(data: Dataset, owned: sp.csr_matrix) -> sp.csr_matrix:
+    """`event_order`, or an empty matrix of `owned`'s shape when the data has no times."""
+    order = event_order(data, owned)
+    return order if order is not None else sp.csr_matrix(owned.shape, dtype=np.float32)
+
+
+def steps_back(order: sp.csr_matrix) -> tuple[IntArray, FloatArray]:
+    """Per stored entry of `order`: its member row, and how many courses before the latest it is.
+
+    0 is the member's latest course; entries follow `order`'s storage order.
+    """
+    rows = _row_of(order)
+    return rows, _row_max(order)[rows] - order.data
+
+
 def recency_rows(order: sp.csr_matrix, decay: float, window: int) -> sp.csr_matrix:
     """History rows weighted by recency: decay^k for the course k steps before the latest."""
-    steps_back = _row_max(order)[_row_of(order)] - order.data
-    weights = np.where(steps_back < window, np.power(decay, steps_back), 0.0)
+    _, back = steps_back(order)
+    weights = np.where(back < window, np.power(decay, back), 0.0)
     out = sp.csr_matrix(
         (weights.astype(np.float32), order.indices.copy(), order.indptr.copy()),
         shape=order.shape,
@@ -231,10 +247,7 @@ class NextItemRanker(Ranker):
                 f"{data.n_courses} courses exceed max_courses={self.max_courses} for the "
                 "next-item model"
             )
-        order = event_order(data, self.owned_)
-        self.order_ = (
-            order if order is not None else sp.csr_matrix(self.owned_.shape, dtype=np.float32)
-        )
+        self.order_ = timeline(data, self.owned_)
         self.decay_, self.l2_ = self._choose() if self.tune else (self.decay, self.l2)
         self._refit()
 

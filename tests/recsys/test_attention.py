@@ -12,20 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from recsys.data import Dataset, Split
 from recsys.evaluate import evaluate
 from recsys.quiet_tensorflow import import_tensorflow
 from recsys.rankers import AttentionRanker, BlendRanker, PopularityRanker, Ranker
-from recsys.rankers.attention import (
-    _build,
-    _export,
-    encode,
-    latest_windows,
-    member_sequences,
-    training_windows,
-)
-from recsys.rankers.sequence import event_order
+from recsys.rankers.attention import _build, _export, encode, latest_windows, training_windows
+from recsys.rankers.sequence import event_order, timeline
 from tests.recsys.test_sequence import chain, chain_without
 
 
@@ -51,13 +45,26 @@ def ordered() -> tuple[Dataset, dict[int, np.ndarray], AttentionRanker]:
     return data, nexts, small().fit(data)
 
 
+def timeline_of(sequences: list[list[int]], n_courses: int = 10) -> sp.csr_matrix:
+    """Members × courses: each course's 1-based position in the member's sequence."""
+    rows = [r for r, sequence in enumerate(sequences) for _ in sequence]
+    cols = [c for sequence in sequences for c in sequence]
+    positions = [p + 1.0 for sequence in sequences for p in range(len(sequence))]
+    order = sp.csr_matrix(
+        (positions, (rows, cols)), shape=(len(sequences), n_courses), dtype=np.float32
+    )
+    order.sort_indices()  # storage by course, not by position, as `event_order` stores it
+    return order
+
+
 def test_windows_cover_every_transition_once() -> None:
     """Each course after a member's first is a target exactly once, padded on the left."""
-    inputs, targets = training_windows([np.arange(7), np.asarray([4]), np.asarray([2, 5])], 3)
-    assert int((targets > 0).sum()) == 6 + 0 + 1
-    assert inputs.tolist() == [[4, 5, 6], [1, 2, 3], [0, 0, 3]]
-    assert targets.tolist() == [[5, 6, 7], [2, 3, 4], [0, 0, 6]]
-    latest = latest_windows([np.arange(7), np.asarray([], np.int64)], 3)
+    sequences = [[0, 1, 2, 3, 4, 5, 6], [4], [2, 5], [5, 2]]  # the last stored out of order
+    inputs, targets = training_windows(timeline_of(sequences), 3)
+    assert int((targets > 0).sum()) == 6 + 0 + 1 + 1
+    assert inputs.tolist() == [[4, 5, 6], [1, 2, 3], [0, 0, 3], [0, 0, 6]]
+    assert targets.tolist() == [[5, 6, 7], [2, 3, 4], [0, 0, 6], [0, 0, 3]]
+    latest = latest_windows(timeline_of([[0, 1, 2, 3, 4, 5, 6], []]), 3)
     assert latest.tolist() == [[5, 6, 7], [0, 0, 0]]
 
 
@@ -150,10 +157,10 @@ def test_a_blend_keeps_the_validation_fit_but_reads_every_enrolment() -> None:
     attention = blend.components_[0]
     assert isinstance(attention, AttentionRanker)
     assert (attention.owned_ != data.owned()).nnz == 0
-    full = event_order(data, data.owned())
-    assert full is not None and (attention.order_ != full).nnz == 0
+    full = timeline(data, data.owned())
+    assert (attention.order_ != full).nnz == 0
     # Each member's state is read from their latest window, the held-out course included.
-    expected = encode(attention.weights_, latest_windows(member_sequences(full), 8))
+    expected = encode(attention.weights_, latest_windows(full, 8))
     np.testing.assert_allclose(attention.states_, expected, rtol=1e-6)
 
 
